@@ -1,0 +1,129 @@
+"""Plumbing shared by the command lines (`python -m analysis.fit|compare|plot|figures`).
+
+Every bad input ends as one line on stderr naming the column or option, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+import pandas as pd
+
+from analysis.data import Y_TRANSFORMS, InputError
+from analysis.laws import LAWS, get_law
+from analysis.select import get_rule
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error message (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
+    """argparse type that validates a name with `parse` but keeps the string."""
+
+    def check(value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    check.__name__ = parse.__name__
+    return check
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The CSV and column options every command shares."""
+    parser.add_argument("csv", help="input table (any CSV)")
+    parser.add_argument("--x", required=True, help="compute column (log axis)")
+    parser.add_argument("--y", required=True, help="error column (log axis); see --y-transform")
+    parser.add_argument(
+        "--y-transform",
+        default="none",
+        choices=list(Y_TRANSFORMS),
+        help="map y to an error fraction first: error-from-acc-pct is 1 - y/100 (accuracy in percent)",
+    )
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser, *, default_draws: int) -> None:
+    """Law, point selection and bootstrap options."""
+    parser.add_argument("--law", default="power", type=_checked(get_law), help=f"one of {', '.join(LAWS)}")
+    parser.add_argument("--n", help="parameter-count column (chinchilla)")
+    parser.add_argument("--d", help="data-size column (chinchilla)")
+    parser.add_argument(
+        "--frontier",
+        default="running-min",
+        type=_checked(get_rule),
+        help="point selection: all, running-min, bins:K (Cherti), pareto-bin[:K] (Nezhurina)",
+    )
+    parser.add_argument("--bootstrap", type=int, default=default_draws, metavar="N", help="bootstrap draws")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
+    parser.add_argument("--ci", type=float, default=0.95, help="interval level")
+
+
+def run(main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequence[str] | None) -> int:
+    """Call `main` and return its status: an InputError becomes `prog: error: ...` and 2, and argparse's
+    exits (errors, --help) become their status, so callers in Python get an int either way."""
+    try:
+        return main(argv)
+    except InputError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def print_json(obj: Any) -> None:
+    """Full-precision JSON (floats printed with repr) on stdout."""
+    print(json.dumps(clean(obj), indent=2))
+
+
+def print_law_rows(rows: Sequence[dict[str, Any]], key: str | None = None) -> None:
+    """Human-readable view of `analysis.bootstrap.law_rows`: parameters, intervals, report line."""
+    for row in rows:
+        title = f"[{row[key]}] " if key else ""
+        report = row["report"]
+        print(f"{title}{row['formula']}")
+        table = pd.DataFrame(
+            [
+                {
+                    "param": k,
+                    "value": v["value"],
+                    "lo": (v["ci"] or [np.nan] * 2)[0],
+                    "hi": (v["ci"] or [np.nan] * 2)[1],
+                }
+                for k, v in row["params"].items()
+            ]
+        )
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        print(
+            f"  points {report['points_used']}/{report['points_total']} ({report['selection']}); "
+            f"{report['optimizer']}; loss: {report['loss']}; starts {report['starts']}; "
+            f"objective {report['objective']:.6g}; converged {report['converged']}"
+        )
+        if "bootstrap" in row:
+            b = row["bootstrap"]
+            print(f"  intervals: {b['ci']:.0%} percentile, {b['valid']}/{b['draws']} bootstrap draws")
+        print()

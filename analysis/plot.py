@@ -1,0 +1,123 @@
+"""Command line for one figure from any CSV (the figures themselves live in `analysis.plots`).
+
+python -m analysis.plot data.csv --x COL --y COL [--by COL] [--marker COL] --out PATH
+    [--kind scaling|residuals|multiplier|bootstrap|isoflop|learning] [--law ...] [--frontier ...]
+    [--bootstrap N] [--holdout K] [--size COL] [--model COL] [--samples COL] [--targets E1,E2]
+
+PATH gets .png and .pdf. `--holdout K` (scaling) fits without the K largest-compute configurations and draws
+them hollow; `multiplier` and `bootstrap` need --by with two methods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from matplotlib.figure import Figure
+
+from analysis import cli, plots
+from analysis.bootstrap import bootstrap_laws
+from analysis.compare import compare_methods, extrapolation_check, parse_targets
+from analysis.data import InputError, prepare, read_table
+
+KINDS = ("scaling", "residuals", "multiplier", "bootstrap", "isoflop", "learning")
+
+
+def _need(args: argparse.Namespace, *names: str) -> None:
+    for name in names:
+        if getattr(args, name) is None:
+            raise InputError(f"--kind {args.kind} needs --{name}")
+
+
+def _fits_figure(df, args: argparse.Namespace) -> Figure:
+    """scaling or residuals: bootstrap fits per --by level, optionally without the largest-compute runs."""
+    common = {
+        "by": args.by,
+        "law": args.law,
+        "n": args.n,
+        "d": args.d,
+        "frontier": args.frontier,
+        "draws": args.bootstrap,
+        "seed": args.seed,
+        "ci": args.ci,
+    }
+    held = None
+    if args.holdout > 0:
+        result = extrapolation_check(df, args.x, args.y, holdout=args.holdout, **common)
+        fits, held = result.bootstrap.fits, df.index.isin(result.points.index)
+    else:
+        fits = bootstrap_laws(df, args.x, args.y, **common).fits
+    if args.kind == "residuals":
+        return plots.residual_plot(df, args.x, args.y, fits=fits, by=args.by, held_out=held)
+    return plots.scaling_plot(df, args.x, args.y, fits=fits, by=args.by, marker=args.marker, held_out=held)
+
+
+def _comparison_figure(df, args: argparse.Namespace) -> Figure:
+    _need(args, "by")
+    comparison = compare_methods(
+        df,
+        args.x,
+        args.y,
+        args.by,
+        law=args.law,
+        n=args.n,
+        d=args.d,
+        frontier=args.frontier,
+        draws=args.bootstrap,
+        seed=args.seed,
+        targets=parse_targets(args.targets),
+        holdout=0,
+        ci=args.ci,
+    )
+    if args.kind == "multiplier":
+        return plots.multiplier_plot(comparison.curve, comparison.multiplier)
+    return plots.bootstrap_plot(
+        comparison.bootstrap,
+        comparison.baseline,
+        comparison.treatment,
+        comparison.multiplier["target"].to_numpy(),
+    )
+
+
+def _figure(df, args: argparse.Namespace) -> Figure:
+    if args.kind in ("scaling", "residuals"):
+        return _fits_figure(df, args)
+    if args.kind in ("multiplier", "bootstrap"):
+        return _comparison_figure(df, args)
+    if args.kind == "isoflop":
+        _need(args, "size")
+        points = plots.isoflop_points(df, args.x, args.y, size=args.size, model=args.model, by=args.by)
+        return plots.isoflop_plot(points, size_label=args.size)
+    _need(args, "samples", "model")
+    return plots.learning_curves_plot(df, args.samples, args.y, model=args.model, by=args.by)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = cli.Parser(prog="python -m analysis.plot", description="Draw one figure from a CSV.")
+    cli.add_data_arguments(parser)
+    cli.add_fit_arguments(parser, default_draws=1000)
+    parser.add_argument("--out", required=True, help="output path; .png and .pdf are written")
+    parser.add_argument("--kind", choices=KINDS, default="scaling")
+    parser.add_argument("--by", help="method column (colour)")
+    parser.add_argument("--marker", help="column for marker shapes (e.g. architecture)")
+    parser.add_argument("--holdout", type=int, default=0, help="largest-compute configurations held out")
+    parser.add_argument("--size", help="model-size column (isoflop)")
+    parser.add_argument("--model", help="model column (isoflop, learning)")
+    parser.add_argument("--samples", help="samples-seen column (learning)")
+    parser.add_argument("--targets", help="target errors, e.g. 0.35,0.30 (multiplier, bootstrap)")
+    args = parser.parse_args(argv)
+    keep = [args.by, args.marker, args.size, args.model, args.samples]
+    df = prepare(read_table(args.csv), args.x, args.y, keep=keep, y_transform=args.y_transform)
+    for path in plots.save_figure(_figure(df, args), args.out):
+        print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m analysis.plot`; bad input gives one line on stderr and status 2."""
+    return cli.run(_main, "python -m analysis.plot", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,382 @@
+"""Figures for scaling-law studies (matplotlib + seaborn), each returned as a Figure and saved as PNG + PDF.
+
+Plots draw results; they do not fit. They take a table whose y is already an error (see
+`analysis.data.prepare`) plus fitted objects (`Fit`, `BootstrapFit`, `Bootstrap`) or result tables. Figures
+are built with `matplotlib.figure.Figure`, not pyplot, so no GUI backend or global state is involved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
+
+from analysis.bootstrap import Bootstrap, BootstrapFit, percentile_interval
+from analysis.laws import FittedLaw
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+STYLE = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def _palette(levels: Sequence[Hashable]) -> dict[Hashable, tuple]:
+    return dict(zip(levels, sns.color_palette("colorblind", max(len(levels), 1)), strict=False))
+
+
+def _figure(ncols: int = 1, width: float = 6.4, height: float = 4.6) -> tuple[Figure, list[Axes]]:
+    with sns.axes_style("ticks", STYLE):
+        fig = Figure(figsize=(width * ncols, height), layout="constrained")
+        axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes
+
+
+def _plain_log_ticks(axis) -> None:
+    """Readable labels on a log axis: plain numbers, and minor labels (2, 3, 5 × 10^k) so that a range
+    shorter than a couple of decades still shows values."""
+    lo, hi = sorted(axis.get_view_interval())
+    short = hi / lo < 10
+
+    def minor(v: float, _pos: int) -> str:
+        lead = round(v / 10 ** np.floor(np.log10(v)))
+        return f"{v:g}" if short or lead in (2, 3, 5) else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def save_figure(fig: Figure, path: str | Path) -> list[Path]:
+    """Write `path` as .png and .pdf (suffix replaced); deterministic metadata so reruns diff cleanly."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    png, pdf = path.with_suffix(".png"), path.with_suffix(".pdf")
+    fig.savefig(png, dpi=150, metadata={"Software": None})
+    fig.savefig(pdf, metadata={"CreationDate": None, "Creator": None, "Producer": None})
+    return [png, pdf]
+
+
+def _levels(df: pd.DataFrame, by: str | None) -> list[Hashable]:
+    return list(pd.unique(df[by])) if by else [None]
+
+
+def _law_label(name: Hashable, item: BootstrapFit) -> str:
+    """'method: formula, b ∈ [lo, hi]' (for Chinchilla the compute-optimal slope's interval)."""
+    law = item.fit.law
+    lo, hi = percentile_interval(item.exponent(), item.ci)
+    symbol = "b" if "b" in law.params else "slope"
+    return f"{'' if name is None else f'{name}: '}{law.label()}, {symbol} ∈ [{lo:.3f}, {hi:.3f}]"
+
+
+def _draw_law(ax: Axes, item: BootstrapFit, x_grid: np.ndarray, color, label: str) -> None:
+    """Fitted curve: solid inside the fitted compute range, dashed outside; bootstrap band shaded."""
+    xs = item.fit.selection.x
+    inside = (x_grid >= xs.min()) & (x_grid <= xs.max())
+    y_grid = item.fit.law.predict_x(x_grid)
+    ax.plot(x_grid[inside], y_grid[inside], color=color, lw=2, label=label)
+    for part in (x_grid <= xs.min(), x_grid >= xs.max()):
+        if part.sum() > 1:
+            ax.plot(x_grid[part], y_grid[part], color=color, lw=2, ls="--")
+    lo, hi = item.band(x_grid)
+    ax.fill_between(x_grid, lo, hi, color=color, alpha=0.18, lw=0)
+
+
+def scaling_plot(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    fits: Mapping[Hashable, BootstrapFit],
+    by: str | None = None,
+    marker: str | None = None,
+    held_out: np.ndarray | None = None,
+    reference_laws: Mapping[Hashable, FittedLaw] | None = None,
+    reference_label: str = "printed",
+    x_max: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Error vs compute, log–log: every run (marker = `marker` column, colour = `by`), the points each law
+    was fitted to ringed, held-out runs hollow, fitted laws with bootstrap bands (dashed when
+    extrapolated) and optional reference laws per level (e.g. the printed ones) as thin dotted lines."""
+    fig, (ax,) = _figure()
+    colors = _palette(_levels(df, by))
+    shapes = dict(zip(_levels(df, marker), MARKERS, strict=False)) if marker else {None: "o"}
+    held = np.zeros(len(df), bool) if held_out is None else np.asarray(held_out, bool)
+    keys = [c for c in (by, marker) if c] + ["_held"]
+    for key, part in df.assign(_held=held).groupby(keys, sort=False):
+        role = dict(zip(keys, key, strict=True))
+        color = colors[role.get(by)]
+        ax.scatter(
+            part[x],
+            part[y],
+            marker=shapes[role.get(marker)],
+            s=36,
+            edgecolors=color,
+            linewidths=1.2,
+            facecolors="none" if role["_held"] else color,
+            alpha=0.9,
+            zorder=3,
+        )
+    x_hi = max(df[x].max(), x_max or 0.0)
+    x_grid = np.geomspace(df[x].min() / 1.15, x_hi * 1.15, 200)
+    for level, item in fits.items():
+        sel = item.fit.selection
+        ax.scatter(sel.x, sel.y, s=110, facecolors="none", edgecolors="black", linewidths=0.9, zorder=4)
+        _draw_law(ax, item, x_grid, colors.get(level, "black"), _law_label(level, item))
+    for name, law in (reference_laws or {}).items():
+        ax.plot(
+            x_grid,
+            law.predict_x(x_grid),
+            color=colors.get(name, "grey"),
+            lw=0.9,
+            ls=":",
+            label=f"{name} ({reference_label}): {law.label(3)}",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"error ({y})")
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], marker="o", ls="", mfc="none", mec="black", ms=10, label="fitted points")]
+    if held.any():
+        handles += [Line2D([], [], marker="o", ls="", mfc="none", mec="grey", label="held out")]
+    handles += [
+        Line2D([], [], marker=s, ls="", color="grey", label=str(k)) for k, s in shapes.items() if marker
+    ]
+    ax.legend(handles=handles, fontsize=7, loc="upper right")
+    _plain_log_ticks(ax.yaxis)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def residual_plot(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    fits: Mapping[Hashable, BootstrapFit],
+    by: str | None = None,
+    held_out: np.ndarray | None = None,
+) -> Figure:
+    """log(observed / law) vs compute per level: fitted points filled, other runs hollow, held-out in red
+    edges. Curvature here calls for a saturating form or a break (pitfall P6)."""
+    fig, axes = _figure(ncols=len(fits), width=4.8)
+    colors = _palette(list(fits))
+    held = np.zeros(len(df), bool) if held_out is None else np.asarray(held_out, bool)
+    for ax, (level, item) in zip(axes, fits.items(), strict=True):
+        mask = (df[by] == level).to_numpy() if by else np.ones(len(df), bool)
+        rows = df[mask]
+        resid = np.log(rows[y].to_numpy(float) / item.fit.law.predict_x(rows[x].to_numpy(float)))
+        ax.axhline(0, color="black", lw=0.8)
+        ax.scatter(rows[x], resid, facecolors="none", edgecolors="grey", s=30, label="all runs")
+        if held[mask].any():
+            ax.scatter(
+                rows[x][held[mask]],
+                resid[held[mask]],
+                facecolors="none",
+                edgecolors="red",
+                s=30,
+                label="held out",
+            )
+        ax.scatter(item.fit.selection.x, item.fit.residuals, color=colors[level], s=30, label="fitted points")
+        ax.set_xscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel("log residual")
+        ax.set_title(str(level) if level is not None else item.fit.law.label(), fontsize=9)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def multiplier_plot(
+    curve: pd.DataFrame, targets: pd.DataFrame | None = None, *, title: str | None = None
+) -> Figure:
+    """k(E*) against the target error with its band; extrapolated targets dashed on a shaded background."""
+    fig, (ax,) = _figure()
+    color = sns.color_palette("colorblind")[0]
+    ax.fill_between(
+        curve["target"], curve["lo"], curve["hi"], color=color, alpha=0.2, lw=0, label="bootstrap band"
+    )
+    extrap = curve["extrapolated"].to_numpy(bool)
+    ax.plot(curve["target"], curve["k"], color=color, lw=2, ls="--", label="extrapolated")
+    ax.plot(
+        curve["target"].where(~extrap), curve["k"].where(~extrap), color=color, lw=2, label="interpolated"
+    )
+    inside = curve["target"][~extrap]
+    if len(inside):
+        ax.axvspan(inside.min(), inside.max(), color="grey", alpha=0.08, lw=0, label="both laws interpolate")
+    if targets is not None:
+        err = np.vstack([targets["k"] - targets["lo"], targets["hi"] - targets["k"]])
+        ax.errorbar(
+            targets["target"], targets["k"], yerr=err, fmt="o", color="black", capsize=3, label="targets"
+        )
+    ax.axhline(1.0, color="black", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    _plain_log_ticks(ax.xaxis)
+    ax.set_xlabel("target error E*")
+    ax.set_ylabel("compute multiplier k(E*) = C_baseline / C_treatment")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def isoflop_points(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    size: str,
+    model: str | None = None,
+    by: str | None = None,
+    budgets: Sequence[float] | None = None,
+) -> pd.DataFrame:
+    """Error of each model at fixed compute budgets, interpolated linearly in (log x, log y) along the model's
+    own runs/checkpoints; no extrapolation beyond a model's compute range."""
+    model = model or size
+    if budgets is None:
+        budgets = np.geomspace(df[x].min(), df[x].max(), 6)[1:-1]
+    rows = []
+    for keys, part in df.groupby([c for c in (by, model) if c], sort=False):
+        part = part.sort_values(x)
+        lx, ly = np.log(part[x].to_numpy(float)), np.log(part[y].to_numpy(float))
+        for budget in budgets:
+            if lx[0] <= np.log(budget) <= lx[-1] and len(lx) > 1:
+                level = keys[0] if by else None
+                rows.append(
+                    {
+                        "level": level,
+                        "model": part[model].iloc[0],
+                        "size": float(part[size].iloc[0]),
+                        "budget": budget,
+                        "error": float(np.exp(np.interp(np.log(budget), lx, ly))),
+                    }
+                )
+    return pd.DataFrame(rows, columns=["level", "model", "size", "budget", "error"])
+
+
+def isoflop_plot(points: pd.DataFrame, *, size_label: str = "model size") -> Figure:
+    """Error vs model size at fixed compute, one curve per budget, one panel per level; minima starred."""
+    levels = list(pd.unique(points["level"])) or [None]
+    fig, axes = _figure(ncols=len(levels), width=4.8)
+    budgets = sorted(pd.unique(points["budget"]))
+    colors = dict(zip(budgets, sns.color_palette("viridis", len(budgets)), strict=True))
+    for ax, level in zip(axes, levels, strict=True):
+        part = points[points["level"].isna()] if level is None else points[points["level"] == level]
+        for budget, curve in part.groupby("budget"):
+            curve = curve.sort_values("size")
+            ax.plot(curve["size"], curve["error"], "o-", color=colors[budget], label=f"C = {budget:.3g}")
+            best = curve.loc[curve["error"].idxmin()]
+            ax.scatter(
+                [best["size"]], [best["error"]], marker="*", s=160, color=colors[budget], edgecolors="black"
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _plain_log_ticks(ax.xaxis)
+        _plain_log_ticks(ax.yaxis)
+        ax.set_xlabel(size_label)
+        ax.set_ylabel("error")
+        ax.set_title("isoFLOP" + ("" if level is None else f": {level}"), fontsize=9)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def learning_curves_plot(
+    df: pd.DataFrame,
+    samples: str,
+    y: str,
+    *,
+    model: str,
+    by: str | None = None,
+    run: str | None = None,
+) -> Figure:
+    """Error vs samples seen for each run (colour = level, marker = model); shows checkpoint behaviour and
+    repetition effects (pitfalls P7, P11)."""
+    fig, (ax,) = _figure()
+    levels = _levels(df, by)
+    colors = _palette(levels)
+    shapes = dict(zip(pd.unique(df[model]), MARKERS, strict=False))
+    keys = [c for c in (by, model, run) if c]
+    for key, part in df.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        level, name = (key[0], key[1]) if by else (None, key[0])
+        part = part.sort_values(samples)
+        ax.plot(part[samples], part[y], marker=shapes[name], color=colors[level], lw=1.2, ms=5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis)
+    ax.set_xlabel(samples)
+    ax.set_ylabel(f"error ({y})")
+    handles = [Line2D([], [], color=c, lw=2, label=str(k)) for k, c in colors.items() if k is not None]
+    handles += [Line2D([], [], marker=s, ls="", color="grey", label=str(k)) for k, s in shapes.items()]
+    ax.legend(handles=handles, fontsize=7)
+    return fig
+
+
+def bootstrap_plot(
+    bs: Bootstrap, baseline: Hashable, treatment: Hashable, targets: Sequence[float]
+) -> Figure:
+    """Bootstrap distributions: exponent difference, k(E*) at each target, and (log a, b) per level, whose
+    strong correlation is why a and b are not compared separately (pitfall P4)."""
+    fig, axes = _figure(ncols=3, width=4.4)
+    a, b = bs.fits[baseline], bs.fits[treatment]
+    delta = b.exponent() - a.exponent()
+    sns.histplot(delta[np.isfinite(delta)], ax=axes[0], bins=60, color="grey", stat="density")
+    axes[0].set_xlim(*np.nanquantile(delta, [0.002, 0.998]))
+    axes[0].axvline(0, color="black", lw=0.8)
+    axes[0].set_xlabel(f"exponent({treatment}) − exponent({baseline})")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ks = a.inverse(targets) / b.inverse(targets)
+    for j, target in enumerate(targets):
+        values = ks[:, j][np.isfinite(ks[:, j])]
+        sns.histplot(
+            np.log10(values),
+            ax=axes[1],
+            bins=60,
+            stat="density",
+            element="step",
+            fill=False,
+            label=f"E* = {target:.3g}",
+        )
+    axes[1].set_xlim(*np.nanquantile(np.log10(ks), [0.002, 0.998]))
+    axes[1].axvline(0, color="black", lw=0.8)
+    axes[1].set_xlabel("log10 k(E*)")
+    axes[1].legend(fontsize=7)
+    colors = _palette([baseline, treatment])
+    for level in (baseline, treatment):
+        item = bs.fits[level]
+        coef = "a" if "a" in item.draws else "A"
+        axes[2].scatter(
+            np.log10(item.draws[coef]), item.exponent(), s=2, alpha=0.2, color=colors[level], label=str(level)
+        )
+    axes[2].set_xlabel(f"log10 {coef}")
+    axes[2].set_ylabel("compute exponent")
+    axes[2].legend(fontsize=7, markerscale=5)
+    return fig
+
+
+def table_heatmap(table: Mapping[str, pd.DataFrame], *, fmt: str = ".2f", title: str | None = None) -> Figure:
+    """One annotated heatmap per named (rows × columns) table of numbers, e.g. a results table."""
+    fig, axes = _figure(ncols=len(table), width=5.2, height=0.42 * max(len(t) for t in table.values()) + 1.6)
+    for ax, (name, frame) in zip(axes, table.items(), strict=True):
+        sns.heatmap(
+            frame.astype(float),
+            ax=ax,
+            annot=True,
+            fmt=fmt,
+            cmap="crest",
+            cbar=False,
+            annot_kws={"fontsize": 8},
+        )
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(labelsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig

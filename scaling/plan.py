@@ -1,0 +1,294 @@
+"""A sweep's job graph, its cost, and `<out>/sweep.json`, the file status and resubmission read.
+
+Tasks form a DAG: reference training → reference embedding cache (mode cache) → steered runs; plain runs
+depend on nothing. A task's id is its run id (training) or a hash of (reference, data) (cache), so the same
+grid always yields the same tasks, and a task is skipped once its record says done (or its cache is built).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from scaling.grid import Executor, Expansion
+from scaling.records import is_done, read_record, write_json_atomic
+from scaling.spec import DataSpec, ReferenceSpec, RunSpec
+
+SWEEP_FILE = "sweep.json"
+Role = Literal["reference", "cache", "run"]
+
+
+class CacheSpec(BaseModel):
+    """One reference embedding cache: a reference's embeddings of one data pool."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    reference: ReferenceSpec
+    data: DataSpec
+
+    @property
+    def task_id(self) -> str:
+        blob = self.model_dump_json()
+        return "cache-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One job of the sweep: train `spec` (a reference or a grid point) or build `cache`; waits for `after`."""
+
+    id: str
+    role: Role
+    spec: RunSpec | None = None
+    cache: CacheSpec | None = None
+    after: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> str:
+        """The model whose resources the task needs (a cache job runs its reference)."""
+        if self.spec is not None:
+            return self.spec.model
+        return reference_arch(self.cache.reference) or "unknown"
+
+    @property
+    def method(self) -> str:
+        return self.spec.method if self.spec is not None else "-"
+
+    def describe(self) -> str:
+        if self.spec is not None:
+            return self.spec.describe()
+        return f"cache of {self.model} for pool={self.cache.data.pool_size} seed={self.cache.data.seed}"
+
+    def to_json(self) -> dict:
+        payload = self.spec if self.spec is not None else self.cache
+        return {"id": self.id, "role": self.role, "after": list(self.after), "payload": payload.model_dump(mode="json")}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Task:
+        kind = CacheSpec if data["role"] == "cache" else RunSpec
+        payload = kind.model_validate(data["payload"])
+        fields = {"cache": payload} if data["role"] == "cache" else {"spec": payload}
+        return cls(data["id"], data["role"], after=tuple(data["after"]), **fields)
+
+
+def reference_arch(ref: ReferenceSpec) -> str | None:
+    """The reference's architecture, if the spec or a finished run directory says."""
+    if ref.run is not None:
+        return ref.run.model
+    if ref.model is not None:
+        return ref.model
+    record = read_record(Path(ref.checkpoint)) if ref.checkpoint and Path(ref.checkpoint).is_dir() else None
+    return record["spec"]["model"] if record else None
+
+
+def build_tasks(expansion: Expansion) -> list[Task]:
+    """References first, then caches, then the grid's runs; a run equal to a reference is trained once."""
+    tasks: dict[str, Task] = {r.run_id: Task(r.run_id, "reference", spec=r) for r in expansion.references}
+    caches: dict[str, Task] = {}
+    runs: list[Task] = []
+    for spec in expansion.runs:
+        if spec.run_id in tasks:
+            continue
+        after: tuple[str, ...] = ()
+        ref = spec.reference
+        if ref is not None:
+            after = (ref.run.run_id,) if ref.run is not None else ()
+            if ref.mode == "cache":
+                cache = CacheSpec(reference=ref, data=spec.data)
+                caches.setdefault(cache.task_id, Task(cache.task_id, "cache", cache=cache, after=after))
+                after = (cache.task_id,)
+        runs.append(Task(spec.run_id, "run", spec=spec, after=after))
+    return [*tasks.values(), *caches.values(), *runs]
+
+
+def cache_marker(out: Path, task_id: str) -> Path:
+    """Written by a cache job when its cache is complete: lets a resubmission skip it."""
+    return Path(out) / "cache" / f"{task_id}.json"
+
+
+def task_done(out: Path, task: Task) -> bool:
+    if task.role == "cache":
+        return cache_marker(out, task.id).exists()
+    return is_done(out, task.id)
+
+
+def todo(tasks: list[Task], out: Path, skip: set[str] = frozenset()) -> list[Task]:
+    """Tasks still to run: not done, not in `skip` (in flight), and caches only if a steered run needs them."""
+    pending = [t for t in tasks if t.id not in skip and not task_done(out, t)]
+    needed = {dep for t in pending if t.role == "run" for dep in t.after}
+    return [t for t in pending if t.role != "cache" or t.id in needed]
+
+
+# -- cost ------------------------------------------------------------------------------------------------------
+
+
+def _flops(model: str | None, kind: str) -> float:
+    from scaling.models import model_stats
+
+    if model is None:
+        return math.nan
+    stats = model_stats(model)
+    return stats.flops_train_per_sample if kind == "train" else stats.flops_fwd_per_sample
+
+
+def task_flops(task: Task) -> float:
+    """Measured FLOPs of a task: training (fwd+bwd) per sample seen, plus reference forwards (online)
+    or one forward per pool sample (cache job)."""
+    if task.cache is not None:
+        pool = task.cache.data.pool_size
+        return math.nan if pool is None else pool * _flops(task.model, "fwd")
+    spec = task.spec
+    total = spec.samples_seen * _flops(spec.model, "train")
+    if spec.reference is not None and spec.reference.mode == "online":
+        total += spec.samples_seen * _flops(reference_arch(spec.reference), "fwd")
+    return total
+
+
+@dataclass
+class Plan:
+    """What a submission will do, with its cost: printed before anything is submitted."""
+
+    name: str
+    out: Path
+    tasks: list[Task]
+    todo: list[Task]
+    executor: Executor
+    kind: str
+    local_slots: tuple[int, int] = (1, 1)  # (runs at once, torch threads each), local kinds only
+
+    def lines(self) -> list[str]:
+        todo_ids = {t.id for t in self.todo}
+        groups: dict[tuple, list[Task]] = defaultdict(list)
+        for task in self.tasks:
+            groups[(task.role, task.method, task.model)].append(task)
+        out = [f"sweep {self.name}: {len(self.tasks)} tasks, {len(self.todo)} to run -> {self.out}"]
+        out.append(
+            f"  {'role':<10} {'method':<9} {'model':<9} {'tasks':>5} {'to run':>6} {'steps':>8} {'FLOPs/task':>11}"
+        )
+        for (role, method, model), group in groups.items():
+            steps = Counter(t.spec.steps for t in group if t.spec is not None)
+            shown = "-" if not steps else "/".join(str(s) for s in sorted(steps))
+            flops = sum(task_flops(t) for t in group) / len(group)
+            n_todo = sum(t.id in todo_ids for t in group)
+            out.append(f"  {role:<10} {method:<9} {model:<9} {len(group):>5} {n_todo:>6} {shown:>8} {flops:.3g}")
+        out += self.cost_lines()
+        out.append("  executor: " + self.executor_line())
+        return out
+
+    def cost_lines(self) -> list[str]:
+        """FLOPs to run, and device-hours at the assumed per-run throughput of each resource class."""
+        hours: dict[str, float] = defaultdict(float)
+        rates: dict[str, set[float]] = defaultdict(set)
+        flops = 0.0
+        for task in self.todo:
+            res = self.executor.resources_for(task.model)
+            device = "GPU" if res.gpus_per_task else "CPU"
+            f = task_flops(task)
+            flops += f
+            hours[device] += f / (res.throughput_gflops * 1e9) / 3600 * (res.gpus_per_task or 1)
+            rates[device].add(res.throughput_gflops)
+        estimate = ", ".join(
+            f"{h:.3g} {d}-hours (at {'/'.join(f'{r:g}' for r in sorted(rates[d]))} GFLOP/s per run)"
+            for d, h in hours.items()
+        )
+        return [
+            f"  compute to run: {flops:.3g} FLOPs; estimate: {estimate or 'nothing to run'}",
+            "  (throughput is an assumption: executor.throughput_gflops, default CPU 100, GPU 50000 GFLOP/s per run)",
+        ]
+
+    def executor_line(self) -> str:
+        if self.kind in ("local", "debug"):
+            parallel, threads = self.local_slots
+            return f"{self.kind}, {parallel} run(s) at a time, {threads} torch thread(s) each"
+        ex = self.executor
+        return (
+            f"slurm, partition {ex.partition or '(default)'}, arrays of <= {ex.array_parallelism or 64} at once, "
+            f"{ex.timeout_min or 60} min limit, checkpoint every {ex.checkpoint_every_s:g} s"
+        )
+
+
+# -- sweep.json -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepFile:
+    """`<out>/sweep.json`: the expanded tasks, the settings, and every job submitted for each task."""
+
+    out: Path
+    name: str
+    grid: str
+    executor: Executor
+    analysis: dict | None
+    tasks: list[Task]
+    jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.out / SWEEP_FILE
+
+    @property
+    def folder(self) -> Path:
+        return self.out / "submitit"
+
+    def last_job(self, task_id: str) -> dict | None:
+        history = self.jobs.get(task_id)
+        return history[-1] if history else None
+
+    def add_job(self, task_id: str, job_id: str, kind: str) -> None:
+        self.jobs.setdefault(task_id, []).append({"job_id": job_id, "kind": kind, "submitted": time.time()})
+
+    def save(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(
+            self.path,
+            {
+                "name": self.name,
+                "grid": self.grid,
+                "out": str(self.out),
+                "executor": self.executor.model_dump(mode="json"),
+                "analysis": self.analysis,
+                "tasks": [t.to_json() for t in self.tasks],
+                "jobs": self.jobs,
+            },
+        )
+
+    @classmethod
+    def load(cls, out: Path) -> SweepFile:
+        import json
+
+        from scaling.errors import ConfigError
+
+        path = Path(out) / SWEEP_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no sweep here (python -m scaling.sweep writes it)") from None
+        return cls(
+            out=Path(out),
+            name=data["name"],
+            grid=data["grid"],
+            executor=Executor.model_validate(data["executor"]),
+            analysis=data["analysis"],
+            tasks=[Task.from_json(t) for t in data["tasks"]],
+            jobs=data["jobs"],
+        )
+
+    @classmethod
+    def create(cls, expansion: Expansion, out: Path, tasks: list[Task], kind: str) -> SweepFile:
+        """A sweep file for this expansion run by `kind`, keeping the job history of an earlier one in `out`."""
+        jobs = cls.load(out).jobs if (out / SWEEP_FILE).exists() else {}
+        analysis = expansion.grid.analysis
+        return cls(
+            out=out,
+            name=expansion.grid.name,
+            grid=str(expansion.path.resolve()),
+            executor=expansion.grid.executor.model_copy(update={"kind": kind}),
+            analysis=None if analysis is None else analysis.model_dump(mode="json"),
+            tasks=tasks,
+            jobs=jobs,
+        )

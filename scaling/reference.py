@@ -1,0 +1,284 @@
+"""The steering reference: load it, and cache its embeddings of a data pool once for every steered run.
+
+A reference comes from a run of this toolkit (inside a sweep or a finished run directory), an open_clip
+state dict, or open_clip pretrained weights (local only: nothing is downloaded at run time). Its normalised
+image and text embeddings of every pool sample are computed once per (reference, dataset) and stored as
+float16 .npy shards with a manifest naming the reference checksum and the dataset; a cache whose manifest
+disagrees with what a run asks for is rejected, never silently reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from scaling.data import build_source, eval_batch, zero_shot_tasks
+from scaling.errors import ConfigError
+from scaling.evaluate import evaluate
+from scaling.models import build_model, context_length, model_stats
+from scaling.records import read_record, run_dir, write_json_atomic
+from scaling.spec import DataSpec, ReferenceSpec
+
+SHARD_ROWS = 16_384
+MANIFEST = "manifest.json"
+ENCODE_BATCH = 512
+
+
+@dataclass
+class LoadedReference:
+    """A frozen reference model with its identity and its own held-out metrics."""
+
+    model: torch.nn.Module
+    name: str
+    arch: str
+    checksum: str
+    metrics: dict
+    flops_fwd_per_sample: float
+    params_total: int
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _freeze(model: torch.nn.Module) -> torch.nn.Module:
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _own_metrics(model, arch: str, data: DataSpec, tokenizer) -> dict:
+    """A reference's metrics on the same held-out set its targets are evaluated on."""
+    batch = eval_batch(data, context_length(arch))
+    return evaluate(model, batch, zero_shot_tasks(data), tokenizer)
+
+
+def _from_run(directory: Path, data: DataSpec) -> LoadedReference:
+    record = read_record(directory)
+    weights = directory / "model.pt"
+    if record is None or record.get("status") != "done" or not weights.exists():
+        raise ConfigError(f"reference: run {directory} has not finished (no done record.json and model.pt)")
+    arch = record["spec"]["model"]
+    source = build_source(DataSpec.model_validate(record["spec"]["data"]), context_length(arch))
+    model = build_model(arch, source.tokenizer.vocab_size)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    stats = model_stats(arch, source.tokenizer.vocab_size)
+    last = record["evals"][-1]
+    metrics = {k: last[k] for k in ("val_loss", "zeroshot_error", "retrieval_r1")}
+    return LoadedReference(
+        _freeze(model),
+        f"run:{record['run_id']} ({arch})",
+        arch,
+        _sha256(weights),
+        metrics,
+        stats.flops_fwd_per_sample,
+        stats.params_total,
+    )
+
+
+def _from_state_dict(path: Path, arch: str, data: DataSpec) -> LoadedReference:
+    source = build_source(data, context_length(arch))
+    model = build_model(arch, source.tokenizer.vocab_size)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+    except (OSError, RuntimeError, KeyError) as err:
+        raise ConfigError(
+            f"reference.checkpoint: cannot load {path} as {arch} ({str(err).splitlines()[0]})"
+        ) from None
+    stats = model_stats(arch, source.tokenizer.vocab_size)
+    metrics = _own_metrics(model, arch, data, source.tokenizer)
+    return LoadedReference(
+        _freeze(model),
+        f"checkpoint:{path.name} ({arch})",
+        arch,
+        _sha256(path),
+        metrics,
+        stats.flops_fwd_per_sample,
+        stats.params_total,
+    )
+
+
+def _from_pretrained(spec: ReferenceSpec, data: DataSpec) -> LoadedReference:
+    """open_clip pretrained weights, only if they are already on disk (hub cache or a local file)."""
+    import open_clip
+
+    name = spec.pretrained if spec.pretrained.startswith("hf-hub:") else spec.model
+    tag = None if spec.pretrained.startswith("hf-hub:") else spec.pretrained
+    try:
+        model = open_clip.create_model(name, pretrained=tag, output_dict=True)
+    except Exception as err:  # open_clip raises several types for missing weights / offline hub
+        raise ConfigError(
+            f"reference.pretrained: cannot load {spec.pretrained!r} for {name} offline ({str(err).splitlines()[0]});"
+            " download the weights on a login node first or give reference.checkpoint"
+        ) from None
+    arch = spec.model or name
+    tokenizer = open_clip.get_tokenizer(name)
+    metrics = _own_metrics(model, arch, data, tokenizer) if data.source == "synthetic" else {}
+    stats = model_stats(arch) if arch in open_clip.list_models() else None
+    flops = stats.flops_fwd_per_sample if stats else float("nan")
+    return LoadedReference(
+        _freeze(model),
+        f"pretrained:{name}:{tag}",
+        arch,
+        f"{name}:{tag}",
+        metrics,
+        flops,
+        sum(p.numel() for p in model.parameters()),
+    )
+
+
+def load_reference_model(spec: ReferenceSpec, out: Path, data: DataSpec) -> LoadedReference:
+    """Resolve a ReferenceSpec: a sweep's own reference run lives beside the steered runs under `out`."""
+    if spec.run is not None:
+        return _from_run(run_dir(out, spec.run.run_id), data)
+    if spec.checkpoint is not None:
+        path = Path(spec.checkpoint)
+        if path.is_dir():
+            return _from_run(path, data)
+        if not path.exists():
+            raise ConfigError(f"reference.checkpoint: {path} does not exist")
+        if spec.model is None:
+            raise ConfigError("reference.model: required with a state-dict checkpoint")
+        return _from_state_dict(path, spec.model, data)
+    return _from_pretrained(spec, data)
+
+
+# -- the embedding cache ------------------------------------------------------------------------------
+
+
+def cache_key(ref: LoadedReference, source_identity: dict) -> str:
+    blob = json.dumps({"reference": ref.checksum, "data": source_identity}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_dir(out: Path, ref: LoadedReference, source_identity: dict) -> Path:
+    return Path(out) / "cache" / cache_key(ref, source_identity)
+
+
+def build_cache(spec: ReferenceSpec, data: DataSpec, out: Path, progress: bool = True) -> Path:
+    """The sweep's cache job: embed a pool with a reference once, before any steered run starts."""
+    ref = load_reference_model(spec, Path(out), data)
+    return ensure_cache(ref, build_source(data, context_length(ref.arch)), Path(out), progress)
+
+
+@torch.no_grad()
+def ensure_cache(ref: LoadedReference, source, out: Path, progress: bool = True) -> Path:
+    """Embed the whole pool shard by shard; a rerun skips shards already written, the manifest comes last."""
+    directory = cache_dir(out, ref, source.describe())
+    if (directory / MANIFEST).exists():
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    n = len(source)
+    starts = range(0, n, SHARD_ROWS)
+    for shard, start in enumerate(tqdm(starts, desc="reference cache", unit="shard", disable=not progress)):
+        path = directory / f"{shard:05d}.npy"
+        if not path.exists():
+            _save_npy_atomic(path, _embed(ref.model, source, np.arange(start, min(start + SHARD_ROWS, n))))
+    manifest = {
+        "reference": {"name": ref.name, "checksum": ref.checksum, "arch": ref.arch},
+        "data": source.describe(),
+        "rows": n,
+        "shard_rows": SHARD_ROWS,
+        "dim": int(np.load(directory / "00000.npy", mmap_mode="r").shape[-1]),
+        "dtype": "float16",
+        "layout": "[rows, 2, dim]: image then text embedding, L2-normalised",
+    }
+    write_json_atomic(directory / MANIFEST, manifest)
+    return directory
+
+
+def _embed(model, source, indices: np.ndarray) -> np.ndarray:
+    rows = []
+    for i in range(0, len(indices), ENCODE_BATCH):
+        batch = source.batch(indices[i : i + ENCODE_BATCH])
+        img = model.encode_image(batch.images, normalize=True)
+        txt = model.encode_text(batch.tokens, normalize=True)
+        rows.append(torch.stack([img, txt], dim=1).numpy().astype(np.float16))
+    return np.concatenate(rows)
+
+
+def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    tmp.replace(path)
+
+
+class Reference:
+    """What a steered run asks of its reference: features by sample, its identity and its compute."""
+
+    def __init__(self, loaded: LoadedReference, mode: str, source, cache: Path | None = None):
+        self.loaded, self.mode, self.source, self.cache = loaded, mode, source, cache
+        self.flops_fwd_per_sample = loaded.flops_fwd_per_sample
+        self._shards: dict[int, np.ndarray] = {}
+        if cache is not None:
+            self._check_manifest()
+
+    def _check_manifest(self) -> None:
+        manifest = json.loads((self.cache / MANIFEST).read_text())
+        if (
+            manifest["reference"]["checksum"] != self.loaded.checksum
+            or manifest["data"] != self.source.describe()
+        ):
+            raise ConfigError(
+                f"reference cache {self.cache} was built for another reference or dataset; delete it"
+            )
+        self.shard_rows = manifest["shard_rows"]
+
+    def _rows(self, index: np.ndarray) -> np.ndarray:
+        shard_ids, offsets = np.divmod(index, self.shard_rows)
+        out = None
+        for s in np.unique(shard_ids):
+            if s not in self._shards:
+                self._shards[s] = np.load(self.cache / f"{s:05d}.npy", mmap_mode="r")
+            mask = shard_ids == s
+            rows = self._shards[s][offsets[mask]]
+            if out is None:
+                out = np.empty((len(index), *rows.shape[1:]), dtype=np.float32)
+            out[mask] = rows
+        return out
+
+    @torch.no_grad()
+    def features(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised reference embeddings of the batch's samples (from the cache, or by running the model)."""
+        if self.cache is not None:
+            rows = torch.from_numpy(self._rows(batch.index.numpy()))
+            return rows[:, 0], rows[:, 1]
+        if self.source.tokenizer.context_length != batch.tokens.shape[1]:
+            batch = self.source.batch(batch.index.numpy())
+        model = self.loaded.model
+        return model.encode_image(batch.images, normalize=True), model.encode_text(
+            batch.tokens, normalize=True
+        )
+
+    def info(self) -> dict:
+        return {
+            "name": self.loaded.name,
+            "arch": self.loaded.arch,
+            "checksum": self.loaded.checksum,
+            "params_total": self.loaded.params_total,
+            "flops_fwd_per_sample": self.flops_fwd_per_sample,
+            "mode": self.mode,
+            "cache": None if self.cache is None else str(self.cache),
+            "metrics": self.loaded.metrics,
+        }
+
+
+def load_reference(spec: ReferenceSpec, out: Path, data: DataSpec, progress: bool = True) -> Reference:
+    """The reference a steered run uses: cached embeddings (built now if missing) or the online model."""
+    loaded = load_reference_model(spec, Path(out), data)
+    source = build_source(data, context_length(loaded.arch))
+    cache = ensure_cache(loaded, source, Path(out), progress) if spec.mode == "cache" else None
+    return Reference(loaded, spec.mode, source, cache)

@@ -1,0 +1,382 @@
+"""One RunSpec → one trained model and its record. Checkpointed so a killed run resumes to the same result.
+
+Everything a step needs is a pure function of (spec, step): the batch indices come from a per-epoch
+permutation seeded by (seed, epoch), the learning rate from the schedule, the samples from the data source.
+The checkpoint therefore only holds model, optimiser, loss state (DRRho's u tables), the step and the
+evaluations so far, and resuming replays exactly what an uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from scaling.data import build_source, eval_batch, zero_shot_tasks
+from scaling.distributed import World, average_gradients, barrier, init_world
+from scaling.evaluate import evaluate
+from scaling.losses import build_loss
+from scaling.models import build_model, context_length, model_stats
+from scaling.records import read_record, run_dir, write_json_atomic
+from scaling.spec import RunSpec
+
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "model.pt"
+MAX_LOGIT_SCALE = math.log(100)  # open_clip_train clamps 1/τ to at most 100
+
+
+@dataclass
+class State:
+    """What changes during training besides the weights; saved in every checkpoint."""
+
+    step: int = 0
+    evals: list[dict] = field(default_factory=list)
+    train_wall_s: float = 0.0
+    tau_lr_cut: bool = False  # FastCLIP's step_thresh rule fired (sticky)
+
+
+@lru_cache(maxsize=2)
+def epoch_order(seed: int, epoch: int, pool: int) -> np.ndarray:
+    """The order in which a run visits its pool in one epoch; seeded apart from weight init."""
+    return np.random.default_rng([seed, 1, epoch]).permutation(pool)
+
+
+def batch_indices(spec: RunSpec, pool: int, step: int) -> np.ndarray:
+    """Pool indices of the global batch at `step`: samples seen beyond the pool repeat it, reshuffled."""
+    seen = np.arange(step * spec.batch_size, (step + 1) * spec.batch_size)
+    epochs, offsets = np.divmod(seen, pool)
+    out = np.empty_like(seen)
+    for e in np.unique(epochs):
+        mask = epochs == e
+        out[mask] = epoch_order(spec.seed, int(e), pool)[offsets[mask]]
+    return out
+
+
+def eval_steps(spec: RunSpec) -> list[int]:
+    """Log-spaced evaluation steps ending at the last step (the paper's checkpoints are log-spaced too)."""
+    first = max(1, round(spec.steps * spec.eval.first))
+    points = np.geomspace(first, spec.steps, spec.eval.points)
+    return sorted({round(p) for p in points} | {spec.steps})
+
+
+def param_groups(model: torch.nn.Module, spec: RunSpec) -> list[dict]:
+    """open_clip's groups: no weight decay on gains, biases and logit_scale; τ apart when it has its own lr."""
+    own_tau_lr = spec.method != "clip" and spec.loss.learn_tau
+    decay, no_decay, tau = [], [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name == "logit_scale" and own_tau_lr:
+            tau.append(p)
+        elif p.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    groups = [
+        {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"},
+        {"params": decay, "weight_decay": spec.optim.weight_decay, "name": "decay"},
+    ]
+    if tau:
+        groups.append({"params": tau, "weight_decay": 0.0, "name": "tau"})
+    return groups
+
+
+def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.AdamW:
+    o = spec.optim
+    return torch.optim.AdamW(param_groups(model, spec), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+
+
+def learning_rate(spec: RunSpec, step: int) -> float:
+    """open_clip_train's schedules, evaluated as pure functions of the step."""
+    from open_clip_train import scheduler
+
+    o, steps = spec.optim, spec.steps
+    warmup = max(1, round(o.warmup * steps))
+    if o.schedule == "cosine":
+        fn = scheduler.cosine_lr(_NoGroups, o.lr, warmup, steps)
+    else:
+        fn = scheduler.const_lr_cooldown(_NoGroups, o.lr, warmup, steps, round(o.cooldown * steps))
+    return fn(step)
+
+
+class _NoGroups:
+    """open_clip's schedulers write the lr into an optimizer; we only want the number."""
+
+    param_groups: tuple = ()
+
+
+def set_learning_rates(optimizer: torch.optim.Optimizer, spec: RunSpec, step: int, state: State) -> float:
+    lr = learning_rate(spec, step)
+    lr_tau = spec.loss.lr_tau if spec.loss.lr_tau is not None else spec.optim.lr / 4
+    for group in optimizer.param_groups:
+        group["lr"] = lr_tau / 3 if group["name"] == "tau" and state.tau_lr_cut else lr_tau
+        if group["name"] != "tau":
+            group["lr"] = lr
+    return lr
+
+
+def environment(world: World) -> dict:
+    """Where a number came from: versions, commit, host, device, threads."""
+    versions = {}
+    for pkg in ("torch", "open_clip_torch", "numpy", "submitit"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=Path(__file__).parent,
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "packages": versions,
+        "git_commit": commit,
+        "host": platform.node(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "threads": torch.get_num_threads(),
+        "world_size": world.world_size,
+    }
+
+
+class Run:
+    """A run in progress: build everything from the spec, restore a checkpoint if present, train, record."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        out: str | Path,
+        *,
+        checkpoint_every_s: float = 300.0,
+        checkpoint_every_steps: int | None = None,
+        progress: bool = True,
+    ):
+        self.spec, self.dir = spec, run_dir(Path(out), spec.run_id)
+        self.checkpoint_every_s, self.checkpoint_every_steps = checkpoint_every_s, checkpoint_every_steps
+        self.progress = progress
+        self.world = init_world()
+        self.source = build_source(spec.data, context_length(spec.model))
+        torch.manual_seed(spec.seed)
+        self.model = build_model(spec.model, self.source.tokenizer.vocab_size)
+        self.model.logit_scale.data.fill_(math.log(1 / spec.loss.tau))
+        self.model.logit_scale.requires_grad_(bool(spec.loss.learn_tau))
+        self.stats = model_stats(spec.model, self.source.tokenizer.vocab_size)
+        self.loss = build_loss(
+            spec.method, spec.loss, len(self.source), self.world.rank, self.world.world_size
+        )
+        self.reference = None
+        if spec.reference is not None:
+            from scaling.reference import load_reference
+
+            self.reference = load_reference(spec.reference, Path(out), spec.data, progress)
+        self.optimizer = make_optimizer(self.model, spec)
+        self.state = State()
+        self.eval_data = eval_batch(spec.data, context_length(spec.model))
+        self.tasks = zero_shot_tasks(spec.data)
+        self.env = environment(self.world)
+        self.between_steps = False
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        if not self.world.is_main:
+            return
+        blob = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "loss": self.loss.state_dict(),
+            "rng": torch.get_rng_state(),
+            "state": self.state.__dict__,
+        }
+        _torch_save_atomic(blob, self.dir / CHECKPOINT)
+
+    def restore(self) -> bool:
+        path = self.dir / CHECKPOINT
+        if not path.exists():
+            return False
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(blob["model"])
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.loss.load_state_dict(blob["loss"])
+        torch.set_rng_state(blob["rng"])
+        self.state = State(**blob["state"])
+        return True
+
+    def record(self, status: str, error: str | None = None) -> dict:
+        spec, state = self.spec, self.state
+        return {
+            "run_id": spec.run_id,
+            "spec": spec.model_dump(mode="json"),
+            "status": status,
+            "error": error,
+            "model": {"name": spec.model, **{k: v for k, v in self.stats.__dict__.items() if k != "name"}},
+            "reference": None if self.reference is None else self.reference.info(),
+            "evals": state.evals,
+            "env": self.env,
+            "throughput": {
+                "samples_per_s": state.step * spec.batch_size / state.train_wall_s
+                if state.train_wall_s
+                else None,
+                "train_wall_s": state.train_wall_s,
+            },
+        }
+
+    def write_record(self, status: str, error: str | None = None) -> None:
+        if self.world.is_main:
+            write_json_atomic(self.dir / "record.json", self.record(status, error))
+
+    # -- training --------------------------------------------------------------------------------------
+    def compute_reference(self, samples: int) -> float:
+        if self.reference is None:
+            return 0.0
+        per_sample = self.reference.flops_fwd_per_sample
+        return per_sample * (len(self.source) if self.reference.mode == "cache" else samples)
+
+    def evaluate(self) -> dict:
+        samples = self.state.step * self.spec.batch_size
+        metrics = evaluate(self.model, self.eval_data, self.tasks, self.source.tokenizer)
+        return {
+            "step": self.state.step,
+            "samples_seen": samples,
+            "epoch": samples / len(self.source),
+            "compute_target": samples * self.stats.flops_train_per_sample,
+            "compute_reference": self.compute_reference(samples),
+            "wall_s": round(self.state.train_wall_s, 3),
+            "logit_scale": self.model.logit_scale.exp().item(),
+            **metrics,
+        }
+
+    def local_batch(self, step: int):
+        indices = batch_indices(self.spec, len(self.source), step)
+        local = np.array_split(indices, self.world.world_size)[self.world.rank]
+        return self.source.batch(local)
+
+    def train_step(self, step: int) -> float:
+        spec, model = self.spec, self.model
+        set_learning_rates(self.optimizer, spec, step, self.state)
+        batch = self.local_batch(step)
+        out = model(batch.images, batch.tokens)
+        ref_img = ref_txt = None
+        if self.reference is not None:
+            ref_img, ref_txt = self.reference.features(batch)
+        epoch = step * spec.batch_size // len(self.source)
+        loss = self.loss(
+            out["image_features"],
+            out["text_features"],
+            out["logit_scale"],
+            batch.index,
+            epoch,
+            ref_image_features=ref_img,
+            ref_text_features=ref_txt,
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(model, self.world)
+        if spec.optim.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), spec.optim.grad_clip)
+        self.optimizer.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        tau = float(1 / model.logit_scale.detach().exp())
+        self.state.tau_lr_cut = self.state.tau_lr_cut or tau <= spec.loss.tau_threshold
+        return loss.item()
+
+    def train(self) -> dict:
+        """Train to the end (resuming if a checkpoint exists) and return the final record."""
+        existing = read_record(self.dir)
+        if existing is not None and existing.get("status") == "done":
+            return existing
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.restore()
+        try:
+            self._loop()
+        except Exception as err:
+            self.write_record("failed", error=f"{type(err).__name__}: {err}".splitlines()[0])
+            raise
+        if self.world.is_main:
+            _torch_save_atomic(self.model.state_dict(), self.dir / WEIGHTS)
+        self.write_record("done")
+        if self.world.is_main:
+            (self.dir / CHECKPOINT).unlink(missing_ok=True)
+        barrier(self.world)
+        return self.record("done")
+
+    def _loop(self) -> None:
+        spec, state = self.spec, self.state
+        todo = [s for s in eval_steps(spec) if s > state.step]
+        bar = tqdm(
+            total=spec.steps,
+            initial=state.step,
+            unit="step",
+            desc=spec.run_id,
+            mininterval=1.0,
+            disable=not (self.progress and self.world.is_main),
+            dynamic_ncols=True,
+        )
+        last_save, last_save_step = time.monotonic(), state.step
+        self.write_record("running")
+        while state.step < spec.steps:
+            self.between_steps = False
+            tick = time.perf_counter()
+            loss = self.train_step(state.step)
+            state.step += 1
+            state.train_wall_s += time.perf_counter() - tick
+            bar.update(1)
+            bar.set_postfix(
+                loss=f"{loss:.3f}",
+                samples_s=f"{state.step * spec.batch_size / state.train_wall_s:.0f}",
+                refresh=False,
+            )
+            if todo and state.step == todo[0]:
+                todo.pop(0)
+                state.evals.append(self.evaluate())
+                self.save_checkpoint()
+                self.write_record("running")
+                last_save, last_save_step = time.monotonic(), state.step
+            elif self._checkpoint_due(last_save, state.step - last_save_step):
+                self.save_checkpoint()
+                last_save, last_save_step = time.monotonic(), state.step
+            self.between_steps = True
+        bar.close()
+
+    def checkpoint_now(self) -> bool:
+        """For preemption signal handlers: save only if no step is half done (else the last save stands)."""
+        if self.between_steps:
+            self.save_checkpoint()
+        return self.between_steps
+
+    def _checkpoint_due(self, last_save: float, steps_since: int) -> bool:
+        if self.checkpoint_every_steps and steps_since >= self.checkpoint_every_steps:
+            return True
+        return time.monotonic() - last_save >= self.checkpoint_every_s
+
+
+def _torch_save_atomic(obj, path: Path) -> None:
+    """torch.save to a temp file in the same directory, fsync, rename: a kill never leaves half a checkpoint."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def run(spec: RunSpec, out: str | Path, **options) -> dict:
+    """Train one spec under `out/runs/<run_id>/` (resuming if interrupted) and return its record."""
+    return Run(spec, out, **options).train()

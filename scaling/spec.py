@@ -1,0 +1,222 @@
+"""RunSpec: everything that determines a run's result, frozen, validated and hashed to a stable run id.
+
+Two specs that train the same thing must hash the same, so method defaults are resolved into concrete values
+at validation time, and nothing that does not change the result (paths of outputs, threads, progress bars,
+how often to checkpoint) lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from scaling.errors import ConfigError
+
+Method = Literal["clip", "fastclip", "drrho"]
+
+# Method defaults from the DRRho-CLIP spec §2g (official recipe) and open_clip's ClipLoss.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "clip": {"tau": 0.07, "learn_tau": True, "eps": 0.0},
+    "fastclip": {"tau": 0.07, "learn_tau": True, "eps": 1e-14},
+    "drrho": {"tau": 0.01, "learn_tau": False, "eps": 1e-4},
+}
+
+
+class Frozen(BaseModel):
+    """Immutable, strict about unknown keys: a typo in a spec is an error, not a silent default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataSpec(Frozen):
+    """Which samples a run sees. Sample i of a pool is a pure function of (seed, i)."""
+
+    source: Literal["synthetic", "webdataset", "csv"] = "synthetic"
+    pool_size: int | None = Field(20_000, gt=0, description="unique samples (the data axis); None = all")
+    seed: int = Field(0, ge=0, description="dataset identity; a reference trains on another seed")
+    caption_noise: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of pairs with wrong captions")
+    max_objects: int = Field(1, ge=1, le=3)
+    image_size: int = Field(32, ge=8)
+    path: str | None = Field(None, description="webdataset shards (brace pattern) or CSV file")
+    eval_path: str | None = Field(None, description="held-out shards/CSV for real data")
+    eval_size: int = Field(2000, gt=0)
+
+    @model_validator(mode="after")
+    def _real_data_has_a_path(self) -> DataSpec:
+        if self.source != "synthetic" and not self.path:
+            raise ValueError(f"data.path is required for source {self.source!r}")
+        if self.source == "synthetic" and self.pool_size is None:
+            raise ValueError("data.pool_size is required for synthetic data")
+        return self
+
+
+class OptimSpec(Frozen):
+    """AdamW with open_clip's no-decay groups and a schedule whose warm-up scales with run length."""
+
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.1, ge=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.98, ge=0, lt=1)
+    eps: float = Field(1e-6, gt=0)
+    schedule: Literal["cosine", "const-cooldown"] = "cosine"
+    warmup: float = Field(0.05, ge=0, lt=1, description="fraction of steps")
+    cooldown: float = Field(0.2, ge=0, le=1, description="fraction of steps (const-cooldown)")
+    grad_clip: float | None = Field(None, gt=0)
+
+
+class LossSpec(Frozen):
+    """Loss hyperparameters; None means the method's default (resolved by RunSpec)."""
+
+    tau: float | None = Field(None, gt=0, description="initial (or fixed) temperature")
+    learn_tau: bool | None = None
+    lr_tau: float | None = Field(None, ge=0, description="FastCLIP: τ's own lr (default lr/4)")
+    tau_threshold: float = Field(0.03, gt=0, description="FastCLIP: lr_tau /= 3 once τ <= this")
+    eps: float | None = Field(None, ge=0)
+    rho: float = Field(11.0, ge=0)
+    gamma: float = Field(1.0, gt=0, le=1, description="final γ of the moving-average estimator")
+    gamma_decay_epochs: float = Field(1.0, gt=0)
+
+
+class ReferenceSpec(Frozen):
+    """Where a steering reference comes from: a run of this toolkit, a checkpoint, or open_clip weights."""
+
+    run: RunSpec | None = None
+    checkpoint: str | None = None
+    pretrained: str | None = Field(None, description="open_clip tag (with model) or hf-hub:org/name")
+    model: str | None = None
+    mode: Literal["cache", "online"] = "cache"
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ReferenceSpec:
+        given = [k for k in ("run", "checkpoint", "pretrained") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of reference.run, .checkpoint, .pretrained (got {given or 'none'})"
+            )
+        if self.pretrained and not self.model and not self.pretrained.startswith("hf-hub:"):
+            raise ValueError("reference.model is required with reference.pretrained")
+        return self
+
+
+class EvalSpec(Frozen):
+    """Log-spaced evaluation points in samples seen, the last at the end of training."""
+
+    points: int = Field(6, ge=1, le=64)
+    first: float = Field(0.05, gt=0, le=1, description="first point as a fraction of samples_seen")
+
+
+class RunSpec(Frozen):
+    """One training run. `run_id` is a short hash of its canonical JSON."""
+
+    method: Method = "clip"
+    model: str = "w64-l2"
+    data: DataSpec = DataSpec()
+    samples_seen: int = Field(100_000, gt=0)
+    batch_size: int = Field(256, gt=1)
+    optim: OptimSpec = OptimSpec()
+    loss: LossSpec = LossSpec()
+    eval: EvalSpec = EvalSpec()
+    seed: int = Field(0, ge=0)
+    reference: ReferenceSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_method_defaults(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        method = values.get("method", "clip")
+        loss = values.get("loss") or {}
+        if isinstance(loss, LossSpec):
+            loss = loss.model_dump()
+        defaults = METHOD_DEFAULTS.get(method, {})
+        values = dict(values)
+        values["loss"] = {**loss, **{k: v for k, v in defaults.items() if loss.get(k) is None}}
+        return values
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunSpec:
+        from scaling.models import available_models
+
+        if self.model not in available_models():
+            raise ValueError(
+                f"model: unknown model {self.model!r}; choose one of {', '.join(available_models())}"
+            )
+        if self.data.pool_size is not None and self.batch_size > self.data.pool_size:
+            raise ValueError(
+                f"batch_size {self.batch_size} is larger than data.pool_size {self.data.pool_size}"
+            )
+        if self.samples_seen < self.batch_size:
+            raise ValueError(
+                f"samples_seen {self.samples_seen} is smaller than one batch ({self.batch_size})"
+            )
+        if (self.method == "drrho") != (self.reference is not None):
+            raise ValueError("reference: method drrho needs a reference; clip and fastclip take none")
+        return self
+
+    @property
+    def steps(self) -> int:
+        return self.samples_seen // self.batch_size
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @cached_property
+    def run_id(self) -> str:
+        """Stable across machines and sessions: same spec, same id, same run directory."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
+
+    def describe(self) -> str:
+        ref = "" if self.reference is None else " (steered)"
+        return f"{self.method}{ref} {self.model} pool={self.data.pool_size} seen={self.samples_seen} seed={self.seed}"
+
+
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunSpec:
+    """Read a run YAML (safe_load) and apply `a.b=value` overrides; bad input raises ConfigError naming the field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of spec fields at the top level")
+    for item in overrides:
+        apply_override(raw, item)
+    return parse_spec(raw, source=str(path))
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Set a dotted key from 'a.b=value'; the value is parsed as YAML so numbers and booleans keep their type."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=1e-3")
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key}: {part} is not a mapping")
+    node[leaf] = yaml.safe_load(value)
+
+
+def parse_spec(raw: dict, source: str = "spec") -> RunSpec:
+    """Validate a mapping into a RunSpec; the first problem becomes a one-line ConfigError."""
+    import pydantic
+
+    from scaling.errors import describe_validation_error
+
+    try:
+        return RunSpec.model_validate(raw)
+    except pydantic.ValidationError as err:
+        raise ConfigError(describe_validation_error(err, prefix=f"{source}: ")) from None
+
+
+ReferenceSpec.model_rebuild()
+RunSpec.model_rebuild()

@@ -1,0 +1,113 @@
+"""`python -m scaling.sweep grid.yaml [key=value ...] [--dry-run] [--executor auto|local|slurm|debug]`.
+
+Expands a grid into run specs, prints the plan (tasks per role, method and model; FLOPs; estimated device
+hours), skips tasks whose records are complete or whose jobs are still in flight, and runs the rest as a DAG:
+reference training → reference embedding cache → steered runs. On SLURM that is job arrays with `afterok`
+dependencies (submitted, then this returns; `--wait` follows them); locally the same tasks run here in
+order with a live progress table. When everything is done, the grid's `analysis:` block is fitted and
+plotted. State lives in `<out>/sweep.json` and `<out>/runs/<run_id>/record.json`; see `scaling.status`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from scaling.errors import exits_cleanly
+from scaling.executors import execute, in_flight, local_slots, resolve_kind
+from scaling.grid import Analysis, load_grid
+from scaling.plan import Plan, SweepFile, build_tasks, todo
+from scaling.status import LiveDisplay, follow, render
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m scaling.sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("grid", type=Path, help="grid YAML (see sweeps/smoke.yaml)")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides of the grid, e.g. out=/tmp/s axes.seed=[0,1]")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; submit and write nothing")
+    parser.add_argument(
+        "--executor", choices=("auto", "local", "slurm", "debug"), help="override executor.kind of the grid"
+    )
+    parser.add_argument("--wait", action="store_true", help="SLURM: follow the jobs to the end, then analyse")
+    parser.add_argument("--analyse", action="store_true", help="only fit and plot the finished runs")
+    return parser.parse_args(argv)
+
+
+def analyse(out: Path, settings: Analysis | None, run_ids: set[str]) -> dict | None:
+    """Fit and plot what the grid's analysis block asks for, on the grid's finished runs (references left out).
+
+    The one place that calls analysis.figures.study_figures, so following its final signature is a small edit."""
+    if settings is None:
+        return None
+    try:
+        from analysis.figures import study_figures
+    except ImportError as err:
+        print(f"analysis: skipped, analysis.figures is not available ({err})")
+        return None
+    from scaling.records import load
+
+    frame = load(out, status="done")
+    frame = frame[frame["run_id"].isin(run_ids)] if not frame.empty else frame
+    y = settings.y or next((c for c in frame.columns if c.startswith("zeroshot_error.")), None)
+    if frame.empty or y is None:
+        print("analysis: skipped, no finished runs with a zero-shot error column (set analysis.y)")
+        return None
+    options = {"law": settings.law, "frontier": settings.frontier, **settings.options}
+    if settings.bootstrap is not None:
+        options["draws"] = settings.bootstrap
+    try:
+        summary = study_figures(frame, x=settings.x, y=y, by=settings.by, out=out / "figures", **options)
+    except Exception as err:  # a fit that fails must not hide that the sweep itself finished
+        print(f"analysis: failed ({type(err).__name__}: {err})")
+        return None
+    print("analysis:", json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+@exits_cleanly
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    overrides = [*args.overrides, *([f"executor.kind={args.executor}"] if args.executor else [])]
+    expansion = load_grid(args.grid, overrides)
+    grid = expansion.grid
+    out = Path(grid.out).resolve()
+    tasks = build_tasks(expansion)
+    run_ids = {t.id for t in tasks if t.role == "run"}
+    if args.analyse:
+        analyse(out, grid.analysis, run_ids)
+        return 0
+    kind = resolve_kind(grid.executor.kind)
+    sweep = SweepFile.create(expansion, out, tasks, kind)
+    active = in_flight(sweep)
+    pending = todo(tasks, out, skip=set(active))
+    plan = Plan(grid.name, out, tasks, pending, sweep.executor, kind, local_slots(sweep.executor, kind))
+    print("\n".join(plan.lines()))
+    if active:
+        print(f"  {len(active)} task(s) already queued or running: not submitted again")
+    if args.dry_run:
+        print("dry run: nothing submitted, nothing written")
+        return 0
+    if not pending:
+        print("nothing to run")
+        return 0
+    failures = execute(sweep, pending, active, LiveDisplay)
+    if kind == "slurm":
+        print(f"submitted {len(pending)} task(s); follow with: python -m scaling.status {out}")
+        if not args.wait:
+            return 0
+        statuses = follow(sweep)
+        print(render(sweep, statuses))
+        failures = {s.task.id: s.detail for s in statuses if s.state == "failed"}
+    for task_id, line in failures.items():
+        print(f"failed {task_id}: {line}")
+    if failures:
+        print(f"{len(failures)} task(s) failed; fix the cause, then: python -m scaling.status {out} --resubmit-failed")
+        return 1
+    analyse(out, grid.analysis, run_ids)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

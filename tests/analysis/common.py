@@ -1,0 +1,36 @@
+"""Paths and synthetic tables shared by the analysis tests."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+PAPER_DATA = REPO / "results" / "paper" / "data"
+PAPER_CSV = PAPER_DATA / "drrho_scaling_imagenet.csv"
+PAPER_COLUMNS = {"x": "compute_gflops", "y": "imagenet_top1", "y_transform": "error-from-acc-pct"}
+
+
+def two_method_grid(seed: int = 0, noise: float = 0.01, seeds: int = 1) -> pd.DataFrame:
+    """Synthetic CLIP-like grid: 3 archs × 4 sample counts, a baseline and a treatment whose law is the
+    baseline's at twice the compute (so k(E*) = 2 exactly without noise)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for arch, gflops in (("S", 5.0), ("M", 20.0), ("L", 80.0)):
+        for samples in (1e8, 2e8, 4e8, 8e8):
+            for method, factor in (("base", 1.0), ("treat", 2.0)):
+                for s in range(seeds):
+                    c = gflops * samples
+                    err = 6.0 * (factor * c) ** -0.1 * np.exp(rng.normal(0.0, noise))
+                    rows.append(
+                        {
+                            "method": method,
+                            "arch": arch,
+                            "gflops": gflops,
+                            "samples": samples,
+                            "compute": c,
+                            "seed": s,
+                            "error": err,
+                        }
+                    )
+    return pd.DataFrame(rows)

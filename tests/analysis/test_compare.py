@@ -1,0 +1,138 @@
+"""Method comparison on the paper's points and on a synthetic grid with a known multiplier."""
+
+import json
+
+import numpy as np
+import pytest
+
+from analysis.bootstrap import bootstrap_laws
+from analysis.compare import compare_methods, extrapolation_check, main, multiplier
+from analysis.data import InputError
+
+from .common import PAPER_COLUMNS, PAPER_CSV, two_method_grid
+
+TARGETS = (0.35, 0.30, 0.25, 0.20)
+
+
+@pytest.fixture(scope="module")
+def paper_comparison(paper):
+    return compare_methods(
+        paper,
+        by="method",
+        pair_on=["arch", "samples_seen"],
+        targets=TARGETS,
+        samples="samples_seen",
+        group="arch",
+        holdout=1,
+        draws=4000,
+        **PAPER_COLUMNS,
+    )
+
+
+def test_exponent_difference_is_not_resolved_on_the_paper(paper_comparison):
+    e = paper_comparison.exponent
+    assert (paper_comparison.baseline, paper_comparison.treatment) == ("OpenCLIP", "DRRho-CLIP")
+    assert e["delta"] == pytest.approx(-0.1228342 + 0.1156820, abs=1e-6)
+    assert (e["lo"], e["hi"]) == pytest.approx((-0.0135, 0.0205), abs=0.003)
+    assert e["lo"] < 0 < e["hi"]
+    assert e["p_negative"] == pytest.approx(0.93, abs=0.02)
+
+
+def test_compute_multiplier_on_the_paper(paper_comparison):
+    k = paper_comparison.multiplier.set_index("target")
+    assert k.loc[0.30, "k"] == pytest.approx(1.600, abs=0.01)
+    assert (k.loc[0.30, "lo"], k.loc[0.30, "hi"]) == pytest.approx((1.03, 1.99), abs=0.05)
+    assert k.loc[0.35, "lo"] > 1.0  # DRRho-CLIP needs less compute for 35% error
+    assert list(k["extrapolated"]) == [False, False, True, True]
+    curve = paper_comparison.curve
+    assert curve["target"].min() <= 0.20 and curve["extrapolated"].any() and not curve["extrapolated"].all()
+
+
+def test_pairing_narrows_the_multiplier_interval(paper):
+    widths = {}
+    for paired in (True, False):
+        bs = bootstrap_laws(paper, by="method", paired=paired, draws=4000, **PAPER_COLUMNS)
+        row = multiplier(bs, "OpenCLIP", "DRRho-CLIP", [0.30]).iloc[0]
+        widths[paired] = row["hi"] - row["lo"]
+    assert widths[False] > 1.3 * widths[True]
+
+
+def test_paired_error_ratio(paper_comparison):
+    r = paper_comparison.paired_ratio
+    assert r["n"] == 11
+    assert r["ratio"] == pytest.approx(0.947, abs=0.002)
+    assert (r["ratio_lo"], r["ratio_hi"]) == pytest.approx((0.937, 0.957), abs=0.003)
+    assert r["sd"] == pytest.approx(0.0185, abs=0.001)
+
+
+def test_holdout_checks(paper_comparison):
+    points = paper_comparison.extrapolation.points
+    assert list(points["level"]) == ["OpenCLIP", "DRRho-CLIP"]
+    assert np.allclose(points["x"], 2.2442e11)
+    assert points["rel_error"].between(0.05, 0.12).all() and points["inside"].all()
+    loo = paper_comparison.leave_one_out
+    are = loo.groupby("group")["rel_error"].mean()
+    assert set(are.index) == {"ViT-B-32", "ViT-B-16", "ViT-L-14"}
+    assert are["ViT-L-14"] > 2 * are["ViT-B-32"]  # the L/14 runs sit above the B-series frontier
+
+
+def test_data_efficiency_is_reported(paper_comparison):
+    eff = paper_comparison.data_efficiency
+    assert list(eff["target"]) == list(TARGETS)
+    assert (eff["k"] > 1).all()
+
+
+def test_known_multiplier_is_recovered_exactly():
+    """Treatment = baseline at twice the compute: k(E*) = 2 at every target, equal exponents."""
+    df = two_method_grid(noise=0.0)
+    comparison = compare_methods(df, "compute", "error", "method", draws=200, holdout=1, frontier="all")
+    np.testing.assert_allclose(comparison.multiplier["k"], 2.0, rtol=1e-9)
+    np.testing.assert_allclose(comparison.curve["k"], 2.0, rtol=1e-9)
+    assert comparison.exponent["delta"] == pytest.approx(0.0, abs=1e-12)
+    assert comparison.paired_ratio["ratio"] == pytest.approx(2.0**-0.1, rel=1e-12)
+    assert comparison.extrapolation.points["rel_error"].max() < 1e-9
+
+
+def test_extrapolation_check_without_methods():
+    df = two_method_grid(noise=0.01)
+    base = df[df["method"] == "base"]
+    result = extrapolation_check(base, "compute", "error", holdout=2, draws=200)
+    assert len(result.points) == 2 and set(result.points["level"]) == {None}
+
+
+def test_comparison_errors():
+    df = two_method_grid()
+    three = df.assign(method=np.where(df["arch"] == "L", "other", df["method"]))
+    with pytest.raises(InputError, match="has 3 values"):
+        compare_methods(three, "compute", "error", "method", draws=10)
+    with pytest.raises(InputError, match="'nope' is not a value"):
+        compare_methods(df, "compute", "error", "method", baseline="nope", draws=10)
+    picked = compare_methods(
+        three, "compute", "error", "method", baseline="base", treatment="treat", draws=10, holdout=0
+    )
+    assert picked.treatment == "treat"
+
+
+def test_cli_json_and_errors(capsys):
+    base = [
+        str(PAPER_CSV),
+        "--x",
+        "compute_gflops",
+        "--y",
+        "imagenet_top1",
+        "--y-transform",
+        "error-from-acc-pct",
+        "--by",
+        "method",
+    ]
+    assert main([*base, "--targets", "0.35,0.30", "--bootstrap", "500", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [row["target"] for row in summary["multiplier"]] == [0.35, 0.30]
+    assert summary["laws"][0]["level"] == "OpenCLIP" and summary["draws"] == 500
+    assert summary["extrapolation"]["accuracy"][0]["n"] == 2
+    assert main([*base, "--bootstrap", "200"]) == 0
+    assert "compute multiplier k(E*)" in capsys.readouterr().out
+    assert main([*base, "--targets", "0.3,x"]) == 2
+    assert "--targets" in capsys.readouterr().err
+    assert main([*base[:-1], "arch"]) == 2
+    assert "has 3 values" in capsys.readouterr().err

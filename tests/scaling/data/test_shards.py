@@ -1,0 +1,65 @@
+import gzip
+import tarfile
+
+import pytest
+
+from scaling.data.shards import ShardIndex, scan
+from scaling.errors import ConfigError
+from tests.scaling.data.conftest import SHARD_CAPTIONS, add_member, image_bytes, write_shard
+
+
+def test_samples_are_in_shard_then_key_order(shards):
+    index = ShardIndex(shards, "data.path")
+    assert len(index) == 6
+    assert [index.caption(i) for i in range(6)] == SHARD_CAPTIONS
+    assert index.name(0).endswith("shard-000000.tar:a01")
+    assert index.image_bytes(3).startswith(b"\x89PNG")
+
+
+def test_a_single_path_works_and_files_are_described(shards, tmp_path):
+    index = ShardIndex(str(tmp_path / "shard-000001.tar"), "data.path")
+    assert [index.caption(i) for i in range(3)] == SHARD_CAPTIONS[3:]
+    assert index.files()[0]["bytes"] == (tmp_path / "shard-000001.tar").stat().st_size
+
+
+def test_keys_without_image_or_caption_are_skipped_and_png_beats_webp(tmp_path):
+    path = tmp_path / "odd.tar"
+    with tarfile.open(path, "w") as tar:
+        add_member(tar, "dir/k1.txt", b"caption only")
+        add_member(tar, "dir/k2.png", image_bytes((1, 2, 3)))
+        add_member(tar, "dir/k3.webp", image_bytes((0, 0, 0), "WEBP"))
+        add_member(tar, "dir/k3.PNG", image_bytes((0, 0, 0)))
+        add_member(tar, "dir/k3.txt", b"both")
+    ((key, image_offset, _, _, _),) = scan(path, "data.path")
+    assert key == "dir/k3"
+    with open(path, "rb") as f:
+        f.seek(image_offset)
+        assert f.read(4) == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "pattern, message",
+    [
+        ("missing-{0..3}.tar", "no shard found"),
+        ("shard-{000000..000002}.tar", "1 of 3 shards missing"),
+    ],
+)
+def test_missing_shards_name_the_field(shards, tmp_path, pattern, message):
+    with pytest.raises(ConfigError, match=rf"^data\.path: .*{message}"):
+        ShardIndex(str(tmp_path / pattern), "data.path")
+
+
+def test_not_a_tar_and_compressed_tar_are_refused(tmp_path):
+    (tmp_path / "text.tar").write_text("hello")
+    write_shard(tmp_path / "plain.tar", [("a", 0, "red")])
+    (tmp_path / "zipped.tar").write_bytes(gzip.compress((tmp_path / "plain.tar").read_bytes()))
+    for name in ("text.tar", "zipped.tar"):
+        with pytest.raises(ConfigError, match=r"^data\.path: .*not a readable uncompressed tar"):
+            ShardIndex(str(tmp_path / name), "data.path")
+
+
+def test_shards_without_samples_are_refused(tmp_path):
+    with tarfile.open(tmp_path / "empty.tar", "w") as tar:
+        add_member(tar, "a.json", b"{}")
+    with pytest.raises(ConfigError, match=r"^data\.eval_path: no image\+txt samples"):
+        ShardIndex(str(tmp_path / "empty.tar"), "data.eval_path")

@@ -1,0 +1,155 @@
+"""scaling.grid: the grid schema, its errors (key path + file:line, exit code 2), expansion and stable ids."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from scaling.errors import ConfigError
+from scaling.grid import load_grid
+
+from .conftest import SMOKE, cli
+
+
+def test_smoke_grid_expands_to_both_methods_with_an_in_sweep_reference():
+    expansion = load_grid(SMOKE)
+    runs = expansion.runs
+    assert [(r.model, r.method) for r in runs] == [
+        ("w32-l1", "clip"),
+        ("w32-l1", "drrho"),
+        ("w48-l2", "clip"),
+        ("w48-l2", "drrho"),
+    ]
+    (reference,) = expansion.references
+    assert (reference.model, reference.method, reference.data.seed, reference.samples_seen) == (
+        "w32-l1",
+        "clip",
+        1,
+        2048,
+    )
+    for run in runs:
+        assert (run.eval.points, run.data.eval_size, run.batch_size) == (2, 200, 32)
+        assert run.optim.lr == (1e-3 if run.model == "w48-l2" else 2e-3)  # per-model override
+        if run.method == "drrho":
+            assert run.reference.run == reference and run.reference.mode == "cache"
+            assert run.loss.tau == 0.01  # method defaults resolved by RunSpec
+        else:
+            assert run.reference is None
+
+
+def test_ids_are_stable_and_steered_ids_follow_their_reference():
+    first, again = load_grid(SMOKE), load_grid(SMOKE)
+    assert [r.run_id for r in first.runs] == [r.run_id for r in again.runs]
+    longer_reference = load_grid(SMOKE, ["methods.drrho.reference.train.samples_seen=4096"])
+    changed = {r.run_id for r in longer_reference.runs} ^ {r.run_id for r in first.runs}
+    steered = {r.run_id for r in first.runs if r.method == "drrho"}
+    assert steered <= changed and len(changed) == 2 * len(steered)  # only steered ids moved
+
+
+def test_axes_zip_and_nested_axis_keys(tmp_path: Path):
+    grid = tmp_path / "g.yaml"
+    grid.write_text(
+        """name: g
+out: out
+base: {model: w32-l1, batch_size: 32, data: {pool_size: 256}}
+axes:
+  optim: {lr: [1.0e-3, 2.0e-3]}     # same as optim.lr: [...]
+  seed: [0, 1, 2]
+zip:
+  - {data.pool_size: [256, 512], samples_seen: [512, 1024]}
+"""
+    )
+    runs = load_grid(grid).runs
+    assert len(runs) == 2 * 3 * 2
+    assert {(r.data.pool_size, r.samples_seen) for r in runs} == {(256, 512), (512, 1024)}
+    assert {r.optim.lr for r in runs} == {1e-3, 2e-3}
+    assert len({r.run_id for r in runs}) == len(runs)
+
+
+GOOD = SMOKE.read_text()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("axes:", "axis:", "axis: unknown key; did you mean 'axes'?"),
+        ("  model: [w32-l1, w48-l2]", "  modle: [w32-l1, w48-l2]", "axes.modle: unknown key; did you mean 'model'?"),
+        ("[w32-l1, w48-l2]", "[w32-l1, w48-l3]", "axes.model[1]: model: unknown model 'w48-l3'"),
+        ("batch_size: 32", "batch_size: 1024", "base.batch_size: batch_size 1024 is larger than data.pool_size 512"),
+        ("mode: cache ", "mode: cached ", "methods.drrho.reference.mode: Input should be 'cache' or 'online'"),
+        (
+            "data: {seed: 1}",
+            "data: {sed: 1}",
+            "methods.drrho.reference.train.data.sed: unknown key; did you mean 'seed'?",
+        ),
+        ("lr: 2.0e-3,", "lr: fast,", "base.optim.lr: optim.lr: Input should be a valid number"),
+        ("  w48-l2: {optim", "  w48-l9: {optim", "models.w48-l9: unknown model; did you mean 'w48-l2'?"),
+        ("    reference:\n", "    referenz:\n", "methods.drrho.referenz: unknown key; did you mean 'reference'?"),
+        ("  timeout_min: 10", "  timeout_min: ten", "executor.timeout_min: Input should be a valid integer"),
+        ("kind: auto", "kind: lokal", "executor.kind: Input should be 'auto', 'local', 'slurm' or 'debug'"),
+    ],
+)
+def test_errors_name_the_key_path_and_line(tmp_path: Path, old: str, new: str, expected: str):
+    """Every error is one line: '<file>:<line of the culprit>: <key path>: <message>'."""
+    text = GOOD.replace(old, new, 1)
+    line = text[: text.index(new)].count("\n") + 1
+    grid = tmp_path / "g.yaml"
+    grid.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_grid(grid)
+    assert str(err.value).startswith(f"{grid}:{line}: {expected}")
+    assert "\n" not in str(err.value)
+
+
+def test_drrho_without_a_reference_points_at_the_method(tmp_path: Path):
+    grid = tmp_path / "g.yaml"
+    grid.write_text("name: g\nout: o\nbase: {model: w32-l1, batch_size: 32}\naxes:\n  method: [clip, drrho]\n")
+    with pytest.raises(ConfigError, match=r"g.yaml:5: axes.method\[1\]: method drrho needs methods.drrho.reference"):
+        load_grid(grid)
+
+
+def test_override_errors_name_the_override():
+    with pytest.raises(
+        ConfigError, match=r"\(override axes.seed=\[0,-1\]\): axes.seed\[1\]: seed: Input should be greater"
+    ):
+        load_grid(SMOKE, ["axes.seed=[0,-1]"])
+
+
+def test_cli_reports_one_line_exit_2_and_writes_nothing(tmp_path: Path):
+    grid = tmp_path / "bad.yaml"
+    text = GOOD.replace("[w32-l1, w48-l2]", "[w32-l1, w48-l3]")
+    line = text[: text.index("w48-l3")].count("\n") + 1
+    grid.write_text(text)
+    out = tmp_path / "out"
+    result = cli("scaling.sweep", grid, f"out={out}")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {grid}:{line}: axes.model[1]: model: unknown model 'w48-l3'")
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == "" and not out.exists()
+
+
+def test_ten_thousand_points_expand_quickly(tmp_path: Path):
+    """The goal is < 2 s (bench/sweep_scale.py measures it); the bound here leaves room for a busy CI machine."""
+    grid = tmp_path / "big.yaml"
+    grid.write_text(
+        """name: big
+out: out
+base: {batch_size: 32, data: {eval_size: 200}}
+axes:
+  model: [w32-l1, w48-l2, w64-l2, w96-l3, w128-l4]
+  method: [clip, drrho]
+  data.pool_size: [1000, 2000, 4000, 8000, 16000]
+  samples_seen: [1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000, 512000]
+  seed: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+  optim.lr: [1.0e-3, 2.0e-3]
+methods:
+  drrho: {reference: {train: {model: w64-l2, samples_seen: 8000, data: {seed: 1, pool_size: 4000}}}}
+"""
+    )
+    start = time.perf_counter()
+    expansion = load_grid(grid)
+    elapsed = time.perf_counter() - start
+    assert len(expansion.runs) == 10_000
+    assert elapsed < 5.0, f"{elapsed:.2f} s"

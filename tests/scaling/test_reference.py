@@ -1,0 +1,104 @@
+"""A reference trained by this toolkit steers a DRRho-CLIP run, from a cache or online."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from scaling import records
+from scaling.errors import ConfigError
+from scaling.reference import MANIFEST, build_cache, load_reference
+from scaling.run import run
+from scaling.spec import DataSpec, ReferenceSpec, parse_spec
+
+DATA = {"pool_size": 256, "eval_size": 128, "caption_noise": 0.3}
+REF = {"model": "w32-l1", "samples_seen": 32 * 12, "batch_size": 32, "data": {**DATA, "seed": 7},
+       "eval": {"points": 2}}
+
+
+def steered(mode: str, **extra) -> dict:
+    return {"method": "drrho", "model": "w32-l1", "samples_seen": 32 * 10, "batch_size": 32, "data": DATA,
+            "eval": {"points": 2}, "reference": {"run": REF, "mode": mode}, **extra}
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    run(parse_spec(REF), out, progress=False)
+    return out
+
+
+def test_the_cache_holds_normalised_embeddings_of_every_pool_sample(sweep_dir):
+    spec = parse_spec(steered("cache"))
+    directory = build_cache(spec.reference, spec.data, sweep_dir, progress=False)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    assert manifest["rows"] == 256 and manifest["dtype"] == "float16"
+    rows = np.load(directory / "00000.npy")
+    assert rows.shape == (256, 2, manifest["dim"])
+    assert np.allclose(np.linalg.norm(rows.astype(np.float32), axis=-1), 1, atol=2e-3)
+    assert build_cache(spec.reference, spec.data, sweep_dir, progress=False) == directory  # built once
+
+
+def test_cached_and_online_features_agree(sweep_dir):
+    spec = parse_spec(steered("cache"))
+    cached = load_reference(spec.reference, sweep_dir, spec.data, progress=False)
+    online = load_reference(spec.reference.model_copy(update={"mode": "online"}), sweep_dir, spec.data)
+    batch = cached.source.batch(np.array([5, 0, 200]))
+    for a, b in zip(cached.features(batch), online.features(batch), strict=True):
+        assert torch.allclose(a, b, atol=2e-3)
+
+
+def test_a_cache_for_another_dataset_is_rejected(sweep_dir):
+    spec = parse_spec(steered("cache"))
+    directory = build_cache(spec.reference, spec.data, sweep_dir, progress=False)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    manifest["data"]["seed"] = 12345
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    try:
+        with pytest.raises(ConfigError, match="another reference or dataset"):
+            load_reference(spec.reference, sweep_dir, spec.data, progress=False)
+    finally:
+        (directory / MANIFEST).unlink()  # the next use rebuilds the manifest from the shards
+
+
+@pytest.mark.parametrize("mode", ["cache", "online"])
+def test_a_steered_run_records_both_computes_and_the_references_metrics(sweep_dir, mode):
+    spec = parse_spec(steered(mode))
+    record = run(spec, sweep_dir, progress=False)
+    ref_record = records.read_record(records.run_dir(sweep_dir, spec.reference.run.run_id))
+    assert record["reference"]["metrics"]["zeroshot_error"] == ref_record["evals"][-1]["zeroshot_error"]
+    flops_ref = record["reference"]["flops_fwd_per_sample"]
+    first, last = record["evals"]
+    assert last["compute_target"] == pytest.approx(last["samples_seen"] * record["model"]["flops_train_per_sample"])
+    if mode == "cache":  # paid once per unique sample
+        assert first["compute_reference"] == last["compute_reference"] == pytest.approx(256 * flops_ref)
+    else:  # paid per sample seen
+        assert last["compute_reference"] == pytest.approx(last["samples_seen"] * flops_ref)
+
+
+def test_an_unfinished_reference_run_is_a_clear_error(tmp_path):
+    spec = parse_spec(steered("cache"))
+    with pytest.raises(ConfigError, match="has not finished"):
+        load_reference(spec.reference, tmp_path, spec.data)
+
+
+def test_a_state_dict_checkpoint_can_steer(sweep_dir, tmp_path):
+    weights = records.run_dir(sweep_dir, parse_spec(REF).run_id) / "model.pt"
+    ref = ReferenceSpec(checkpoint=str(weights), model="w32-l1", mode="online")
+    loaded = load_reference(ref, tmp_path, DataSpec(**DATA))
+    assert set(loaded.info()["metrics"]) == {"val_loss", "zeroshot_error", "retrieval_r1"}
+
+
+def test_pretrained_weights_load_only_when_present_locally(tmp_path):
+    import open_clip
+
+    if not open_clip.list_pretrained_tags_by_model("ViT-B-32"):
+        pytest.skip("open_clip lists no pretrained tags")
+    ref = ReferenceSpec(pretrained="openai", model="ViT-B-32", mode="online")
+    try:
+        loaded = load_reference(ref, tmp_path, DataSpec(**DATA))
+    except ConfigError as err:
+        assert "offline" in str(err)
+        pytest.skip(f"ViT-B-32/openai weights are not on this machine: {err}")
+    assert loaded.info()["arch"] == "ViT-B-32"

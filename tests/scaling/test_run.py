@@ -1,0 +1,119 @@
+"""One run end to end on CPU: training, log-spaced evaluations, the record, and exact resume after SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from scaling import records
+from scaling.run import batch_indices, eval_steps, run
+from scaling.spec import parse_spec
+
+TINY = {
+    "model": "w32-l1",
+    "samples_seen": 32 * 24,
+    "batch_size": 32,
+    "data": {"pool_size": 320, "eval_size": 128, "caption_noise": 0.2},
+    "eval": {"points": 3},
+}
+
+
+def test_batches_visit_the_pool_once_per_epoch_then_reshuffle():
+    spec = parse_spec(TINY)
+    epoch = [batch_indices(spec, 320, s) for s in range(10)]
+    assert sorted(np.concatenate(epoch)) == list(range(320))
+    assert not np.array_equal(batch_indices(spec, 320, 10), epoch[0])
+
+
+def test_evaluations_are_log_spaced_and_end_at_the_last_step():
+    spec = parse_spec({**TINY, "samples_seen": 32 * 1000, "eval": {"points": 4, "first": 0.01}})
+    assert eval_steps(spec) == [10, 46, 215, 1000]
+
+
+def test_a_run_writes_a_complete_record_and_a_tidy_table(tmp_path):
+    spec = parse_spec(TINY)
+    record = run(spec, tmp_path, progress=False)
+    assert record["status"] == "done" and record["run_id"] == spec.run_id
+    saved = json.loads((tmp_path / "runs" / spec.run_id / "record.json").read_text())
+    assert saved["spec"] == spec.model_dump(mode="json")
+    assert {"params_total", "params_nonembedding", "flops_fwd_per_sample", "flops_train_per_sample"} <= set(
+        saved["model"]
+    )
+    assert {"packages", "git_commit", "host", "device", "threads"} <= set(saved["env"])
+    last = saved["evals"][-1]
+    assert last["samples_seen"] == spec.steps * spec.batch_size
+    assert last["compute_target"] == pytest.approx(last["samples_seen"] * saved["model"]["flops_train_per_sample"])
+    assert set(last["zeroshot_error"]) == {"shape", "colour", "position", "colour_shape"}
+    assert all(0 <= e <= 1 for e in last["zeroshot_error"].values())
+
+    table = records.load(tmp_path)
+    assert len(table) == len(saved["evals"]) == 3
+    for column in ["run_id", "method", "model", "samples_seen", "compute_target", "compute_reference",
+                   "val_loss", "zeroshot_error.colour_shape", "retrieval_r1.i2t", "data.pool_size", "seed"]:
+        assert column in table.columns
+    assert table["final"].sum() == 1
+    assert run(spec, tmp_path, progress=False)["evals"] == saved["evals"]  # a done run is not trained again
+
+
+def test_training_learns_colour_within_a_hundred_steps(tmp_path):
+    spec = parse_spec({**TINY, "samples_seen": 64 * 120, "batch_size": 64, "data": {"pool_size": 4000, "eval_size": 256}})
+    first, *_, last = run(spec, tmp_path, progress=False)["evals"]
+    assert last["val_loss"] < first["val_loss"] - 0.5
+    assert last["zeroshot_error"]["colour"] < 0.5 < first["zeroshot_error"]["colour"]  # chance is 7/8
+
+
+def _start(config: Path, out: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "scaling.train", str(config), "--out", str(out), "--no-progress",
+           "--checkpoint-every-steps", "7"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, newer_than: float, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and path.stat().st_mtime > newer_than:
+            return
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_moment_resumes_to_the_same_result(tmp_path):
+    spec = parse_spec({**TINY, "samples_seen": 32 * 90, "eval": {"points": 4}})
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    reference = tmp_path / "uninterrupted"
+    assert _start(config, reference).wait(timeout=300) == 0
+
+    killed = tmp_path / "killed"
+    run_dir = killed / "runs" / spec.run_id
+    kills = 0
+    # Kill right after a checkpoint lands, right after a record lands, and a little after either.
+    for target, delay in [("checkpoint.pt", 0), ("record.json", 0), ("checkpoint.pt", 0.15), ("record.json", 0.3)]:
+        proc = _start(config, killed)
+        _wait_for(run_dir / target, proc, newer_than=time.time())
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+    assert kills >= 3
+    assert _start(config, killed).wait(timeout=300) == 0
+
+    def metrics(root: Path) -> list[dict]:
+        evals = records.read_record(root / "runs" / spec.run_id)["evals"]
+        return [{k: v for k, v in e.items() if k != "wall_s"} for e in evals]
+
+    assert metrics(killed) == metrics(reference)  # bitwise: floats compared exactly
+    a = torch.load(reference / "runs" / spec.run_id / "model.pt", weights_only=True)
+    b = torch.load(run_dir / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list(run_dir.glob(".*tmp"))

@@ -1,0 +1,68 @@
+"""RunSpec: validated, method defaults resolved, hashed to a stable id; bad input names the field."""
+
+import subprocess
+import sys
+
+import pytest
+
+from scaling.errors import ConfigError
+from scaling.spec import RunSpec, load_spec, parse_spec
+
+TINY = {"model": "w32-l1", "samples_seen": 640, "batch_size": 32, "data": {"pool_size": 256}}
+
+
+def test_run_id_is_stable_and_defaults_are_resolved():
+    implicit = parse_spec({**TINY, "method": "fastclip"})
+    explicit = parse_spec({**TINY, "method": "fastclip", "loss": {"tau": 0.07, "learn_tau": True, "eps": 1e-14}})
+    assert implicit.run_id == explicit.run_id
+    assert len(implicit.run_id) == 12
+    assert parse_spec({**TINY, "seed": 1}).run_id != parse_spec(TINY).run_id
+
+
+def test_drrho_defaults_follow_the_official_recipe():
+    spec = parse_spec({**TINY, "method": "drrho", "reference": {"checkpoint": "ref.pt", "model": "w32-l1"}})
+    assert (spec.loss.tau, spec.loss.learn_tau, spec.loss.eps, spec.loss.gamma) == (0.01, False, 1e-4, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"model": "w999-l9"}, "model"),
+        ({"batch_size": 512}, "batch_size"),
+        ({"method": "drrho"}, "reference"),
+        ({"optim": {"lr": -1}}, "optim.lr"),
+        ({"optimiser": {}}, "optimiser"),
+        ({"data": {"pool_size": 0}}, "data.pool_size"),
+        ({"data": {"source": "csv"}}, "data.path"),
+    ],
+)
+def test_bad_input_names_the_field(change, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        parse_spec({**TINY, **change})
+
+
+def test_overrides_keep_yaml_types(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model: w32-l1\nsamples_seen: 640\nbatch_size: 32\ndata: {pool_size: 256}\n")
+    spec = load_spec(path, ["optim.lr=1e-3", "eval.points=3"])
+    assert spec.optim.lr == 1e-3 and spec.eval.points == 3
+
+
+def test_cli_rejects_bad_input_with_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model: w32-l1\nbatch_size: 4096\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaling.train", str(path)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "batch_size" in proc.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_missing_file_is_a_clean_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_defaults_make_a_valid_run():
+    assert RunSpec().model == "w64-l2"

@@ -1,0 +1,85 @@
+"""scaling.status: task states from records + scheduler info, error lines, progress, resubmission."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scaling.executors import JobInfo
+from scaling.grid import load_grid
+from scaling.plan import SweepFile, build_tasks
+from scaling.status import progress, task_status
+
+from .conftest import SMOKE, cli, csv_grid, write_csv_pool
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> SweepFile:
+    """The smoke sweep's tasks under an empty output dir, as if just submitted."""
+    expansion = load_grid(SMOKE)
+    return SweepFile.create(expansion, tmp_path, build_tasks(expansion), "slurm")
+
+
+@pytest.mark.parametrize(
+    ("info", "state", "detail"),
+    [
+        (None, "pending", "not submitted"),
+        (JobInfo("UNKNOWN", True), "pending", "submitted"),
+        (JobInfo("PENDING", True, "Dependency"), "pending", "Dependency"),
+        (JobInfo("RUNNING", True), "running", ""),
+        (JobInfo("RUNNING", True, restarts=1), "running", " (resumed after 1 requeue(s))"),
+        (JobInfo("PENDING", True, "BeginTime", restarts=1), "requeued", "BeginTime"),
+        (JobInfo("CANCELLED", False, "DependencyNeverSatisfied"), "failed", "job cancelled (DependencyNeverSatisfied)"),
+        (JobInfo("TIMEOUT", False), "failed", "job timeout"),
+    ],
+)
+def test_scheduler_states_map_to_task_states(sweep: SweepFile, info: JobInfo | None, state: str, detail: str):
+    task = sweep.tasks[-1]
+    if info is not None:
+        sweep.add_job(task.id, "123_4", "slurm")
+    status = task_status(sweep, task, info)
+    assert (status.state, status.detail) == (state, detail)
+
+
+def test_records_win_over_the_scheduler(sweep: SweepFile):
+    task = sweep.tasks[-1]
+    directory = sweep.out / "runs" / task.id
+    directory.mkdir(parents=True)
+    (directory / "record.json").write_text(json.dumps({"status": "failed", "error": "ValueError: boom"}))
+    assert task_status(sweep, task, JobInfo("FAILED", False)).detail == "ValueError: boom"
+    (directory / "record.json").write_text(json.dumps({"status": "done"}))
+    assert task_status(sweep, task, JobInfo("FAILED", False)).state == "done"
+
+
+def test_progress_comes_from_the_heartbeat_else_the_last_evaluation(sweep: SweepFile):
+    task = sweep.tasks[-1]
+    directory = sweep.out / "runs" / task.id
+    directory.mkdir(parents=True)
+    assert progress(sweep.out, task) == ""
+    (directory / "record.json").write_text(json.dumps({"evals": [{"step": 3}]}))
+    assert progress(sweep.out, task) == f"3/{task.spec.steps}"
+    (directory / "progress.json").write_text(json.dumps({"step": 7, "steps": 32}))
+    assert progress(sweep.out, task) == "7/32"
+
+
+def test_status_of_a_finished_sweep(local_smoke: Path):
+    result = cli("scaling.status", local_smoke)
+    assert result.returncode == 0, result.stderr
+    assert "6 tasks: pending 0, running 0, requeued 0, done 6, failed 0" in result.stdout
+
+
+def test_a_failed_run_shows_its_error_and_completes_after_resubmission(tmp_path: Path):
+    csv = tmp_path / "data" / "pool.csv"
+    grid = csv_grid(tmp_path, csv, "local")
+    out = tmp_path / "out"
+    first = cli("scaling.sweep", grid)
+    assert first.returncode == 1 and "data.path: cannot read CSV" in first.stdout
+    status = cli("scaling.status", out)
+    assert status.returncode == 1
+    assert "failed 1" in status.stdout and f"ConfigError: data.path: cannot read CSV {csv}" in status.stdout
+    write_csv_pool(csv.parent)
+    again = cli("scaling.status", out, "--resubmit-failed")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "done 1, failed 0" in cli("scaling.status", out).stdout

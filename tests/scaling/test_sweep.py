@@ -1,0 +1,99 @@
+"""scaling.sweep: the plan, local execution of the smoke grid (both methods, in-sweep reference), skip-done."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from scaling.executors import local_slots, resolve_kind, slurm_available
+from scaling.grid import Executor
+from scaling.plan import SweepFile
+from scaling.records import load, read_record, run_dir
+from scaling.sweep import analyse
+
+from .conftest import SMOKE, cli, job_ids
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path):
+    out = tmp_path / "out"
+    result = cli("scaling.sweep", SMOKE, f"out={out}", "--dry-run", "--executor", "local")
+    assert result.returncode == 0, result.stderr
+    plan = result.stdout
+    assert f"sweep smoke: 6 tasks, 6 to run -> {out}" in plan
+    for row in ("reference  clip      w32-l1", "cache      -         w32-l1", "run        drrho     w48-l2"):
+        assert row in plan
+    assert "FLOPs; estimate:" in plan and "CPU-hours (at 100 GFLOP/s per run)" in plan
+    assert "executor: local, " in plan and "dry run: nothing submitted" in plan
+    assert not out.exists()
+
+
+def test_local_sweep_runs_the_dag_for_both_methods(local_smoke: Path):
+    sweep = SweepFile.load(local_smoke)
+    assert {t.role for t in sweep.tasks} == {"reference", "cache", "run"}
+    for task in sweep.tasks:
+        if task.spec is None:
+            continue
+        record = read_record(run_dir(local_smoke, task.id))
+        assert record["status"] == "done" and len(record["evals"]) == 2
+        if task.spec.method == "drrho":
+            assert record["reference"]["mode"] == "cache"
+            assert record["reference"]["name"].startswith(f"run:{task.spec.reference.run.run_id}")
+    frame = load(local_smoke, status="done")
+    assert set(frame["method"]) == {"clip", "drrho"} and set(frame["model"]) == {"w32-l1", "w48-l2"}
+
+
+def test_submitting_a_finished_grid_again_runs_nothing(local_smoke: Path):
+    before = job_ids(local_smoke)
+    result = cli("scaling.sweep", SMOKE, f"out={local_smoke}", "--executor", "local")
+    assert result.returncode == 0, result.stderr
+    assert "6 tasks, 0 to run" in result.stdout and "nothing to run" in result.stdout
+    assert job_ids(local_smoke) == before
+
+
+def test_debug_executor_runs_in_process(tmp_path: Path):
+    from scaling.sweep import main
+
+    out = tmp_path / "out"
+    overrides = [f"out={out}", "axes.model=[w32-l1]", "axes.method=[clip]", "--executor", "debug"]
+    assert main([str(SMOKE), *overrides]) == 0
+    (task_id,) = job_ids(out)
+    assert job_ids(out)[task_id][0].startswith("DEBUG_")
+    assert read_record(run_dir(out, task_id))["status"] == "done"
+
+
+def test_auto_never_picks_slurm_just_because_srun_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (fake / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{Path(sys.executable).parent}")
+    assert not slurm_available()
+    assert resolve_kind("auto") == "local"
+
+
+def test_local_slots_split_the_cores():
+    cores = len(os.sched_getaffinity(0))
+    assert local_slots(Executor(), "local") == (cores, 1)
+    assert local_slots(Executor(parallel=1), "local") == (1, cores)
+    assert local_slots(Executor(), "debug") == (1, cores)
+
+
+def test_analysis_is_skipped_with_a_message_when_unavailable(
+    local_smoke: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    from scaling.grid import Analysis
+
+    monkeypatch.setitem(sys.modules, "analysis.figures", None)  # as if the module did not exist yet
+    assert analyse(local_smoke, Analysis(), {"any"}) is None
+    assert "analysis: skipped, analysis.figures is not available" in capsys.readouterr().out
+
+
+def test_sweep_json_holds_the_plan_and_the_jobs(local_smoke: Path):
+    data = json.loads((local_smoke / "sweep.json").read_text())
+    assert data["executor"]["kind"] == "local"
+    assert [t["role"] for t in data["tasks"]] == ["reference", "cache", "run", "run", "run", "run"]
+    assert set(data["jobs"]) == {t["id"] for t in data["tasks"]}
