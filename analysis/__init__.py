@@ -73,7 +73,17 @@ _EXPORTS = {
         "scaling_plot",
         "table_heatmap",
     ),
-    "figures": ("paper_figures", "selection_sensitivity", "standard_figures", "study_figures"),
+    "figures": (
+        "load_records",
+        "paper_figures",
+        "prepare_study",
+        "reference_table",
+        "selection_sensitivity",
+        "standard_figures",
+        "study_figures",
+        "study_verdict",
+        "sweep_study",
+    ),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -22,7 +22,7 @@ from typing import Any
 import submitit
 
 from scaling.errors import ConfigError
-from scaling.grid import Executor
+from scaling.grid import Executor, Resources
 from scaling.jobs import CacheJob, RunJob, error_line
 from scaling.plan import SweepFile, Task
 
@@ -58,14 +58,15 @@ def cores() -> int:
 
 
 def local_slots(executor: Executor, kind: str) -> tuple[int, int]:
-    """(runs at once, torch threads each) on this machine.
+    """(runs at once, torch threads each) on this machine: by default one run per core, one thread each.
 
-    Default: one run per core with one thread each. Measured on 2 cores (see the sweep docs): tiny runs are
-    dominated by process start-up and per-step Python overhead, which intra-op threads do not speed up, so
-    two 1-thread runs finish a grid sooner than one 2-thread run at a time. `debug` runs in-process, one at a time.
+    Measured on the 2-core box with colleagues' jobs beside (sweeps/smoke.yaml, local): 2 runs x 1 thread took
+    85 s, 1 run x 2 threads 222 s. Tiny runs are dominated by process start-up and per-step Python overhead,
+    which intra-op threads do not speed up, and OpenMP threads that compete for busy cores stall. `debug` runs
+    in-process, one at a time (for pdb, not speed), also with one thread unless told otherwise.
     """
     parallel = 1 if kind == "debug" else executor.parallel or cores()
-    threads = executor.threads_per_run or max(1, cores() // parallel)
+    threads = executor.threads_per_run or (1 if kind == "debug" else max(1, cores() // parallel))
     return parallel, threads
 
 
@@ -90,10 +91,9 @@ def waves(tasks: list[Task]) -> list[list[Task]]:
 # -- SLURM ------------------------------------------------------------------------------------------------------
 
 
-def slurm_executor(sweep: SweepFile, model: str, name: str, after: Iterable[str]) -> submitit.AutoExecutor:
-    """An executor for one array: the model's resources, array parallelism, and afterok on `after`."""
+def slurm_executor(sweep: SweepFile, res: Resources, name: str, after: Iterable[str]) -> submitit.AutoExecutor:
+    """An executor for one array: its resources, array parallelism, and afterok on the jobs in `after`."""
     ex = sweep.executor
-    res = ex.resources_for(model)
     executor = submitit.AutoExecutor(sweep.folder / "%j", cluster="slurm", slurm_max_num_timeout=ex.max_requeues)
     after = list(after)
     executor.update_parameters(
@@ -101,7 +101,7 @@ def slurm_executor(sweep: SweepFile, model: str, name: str, after: Iterable[str]
         timeout_min=res.timeout_min,
         cpus_per_task=res.cpus_per_task,
         gpus_per_node=res.gpus_per_task or None,
-        mem_gb=float(res.mem_gb),
+        mem_gb=res.mem_gb,
         tasks_per_node=1,
         slurm_partition=res.partition,
         slurm_array_parallelism=res.array_parallelism,
@@ -127,9 +127,10 @@ def submit_slurm(sweep: SweepFile, tasks: list[Task], active: dict[str, str]) ->
             after = tuple(sorted(job_ids[d] for d in task.after if d in job_ids))
             resources = sweep.executor.resources_for(task.model).model_dump_json()
             groups[(task.role, resources, after)].append(task)
-        for (role, _, after), group in groups.items():
-            threads = sweep.executor.threads_per_run or sweep.executor.resources_for(group[0].model).cpus_per_task
-            executor = slurm_executor(sweep, group[0].model, f"{sweep.name}-{role}", after)
+        for (role, resources, after), group in groups.items():
+            res = Resources.model_validate_json(resources)
+            threads = sweep.executor.threads_per_run or res.cpus_per_task
+            executor = slurm_executor(sweep, res, f"{sweep.name}-{role}", after)
             with executor.batch():
                 jobs = [executor.submit(job_for(t, sweep.out, threads, sweep.executor)) for t in group]
             for task, job in zip(group, jobs, strict=True):
@@ -164,7 +165,7 @@ class LocalDriver:
         self.executor = submitit.AutoExecutor(sweep.folder / "%j", cluster=kind)
         if kind == "local":
             self.executor.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
-        self.states: dict[str, str] = {}  # task id -> waiting | running | done | failed: <line>
+        self.states: dict[str, str] = {}  # task id -> waiting | running | done | failed
 
     def run(self, tasks: list[Task]) -> dict[str, str]:
         """Run to the end; returns task id → error line of every task that failed (or could not start)."""
@@ -228,7 +229,17 @@ class JobInfo:
     restarts: int = 0
 
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
+TERMINAL = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "PREEMPTED",
+}
 
 
 def _expand(job_id: str) -> list[str]:
@@ -269,7 +280,7 @@ def slurm_jobs(job_ids: Iterable[str]) -> dict[str, JobInfo]:
     }
     infos = {}
     for job in wanted:
-        history = attempts.get(job, [])
+        history = attempts.get(job) or attempts.get(job.split("_")[0], [])  # an array cancelled before it split
         restarts = sum(state in ("REQUEUED", "PREEMPTED") for state, _ in history)
         if job in live:
             state, reason = live[job]

@@ -131,8 +131,8 @@ class ReferenceBlock(Strict):
 
     train: dict[str, Any] | None = Field(None, description="RunSpec fields merged on base")
     checkpoint: str | None = None
-    model: str | None = Field(None, description="architecture of a state-dict checkpoint")
-    pretrained: Pretrained | None = None
+    model: str | None = Field(None, description="architecture of a state-dict checkpoint or a pretrained tag")
+    pretrained: Pretrained | str | None = Field(None, description="{model, tag}, or a tag with `model` beside it")
     mode: Literal["cache", "online"] = "cache"
 
     @model_validator(mode="after")
@@ -188,9 +188,9 @@ class Executor(Resources):
     sbatch: dict[str, str | int | bool] = Field({}, description="extra #SBATCH options, e.g. {qos: high, hold: true}")
     resources: dict[str, Resources] = Field({}, description="per model: overrides of the values above")
 
-    def resources_for(self, model: str) -> Resources:
-        """The resolved resources of a run of `model`: per-model override > executor value > default."""
-        own = self.resources.get(model, Resources())
+    def resources_for(self, model: str | None) -> Resources:
+        """The resolved resources of a run of `model` (None: any run): per-model override > executor > default."""
+        own = self.resources.get(model, Resources()) if model else Resources()
         values = {}
         for name in Resources.model_fields:
             value = getattr(own, name)
@@ -495,8 +495,10 @@ class Expander:
             fields = {"run": spec}
         elif ref.checkpoint is not None:
             fields = {"checkpoint": ref.checkpoint, "model": ref.model}
+        elif isinstance(ref.pretrained, str):
+            fields = {"pretrained": ref.pretrained, "model": ref.model}
         else:
-            fields = {"pretrained": ref.pretrained.tag, "model": ref.pretrained.model}
+            fields = {"pretrained": ref.pretrained.tag, "model": ref.pretrained.model or ref.model}
         try:
             self.references[method] = ReferenceSpec(**fields, mode=ref.mode)
         except pydantic.ValidationError as err:

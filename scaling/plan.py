@@ -181,7 +181,7 @@ class Plan:
         return out
 
     def cost_lines(self) -> list[str]:
-        """FLOPs to run, and device-hours at the assumed per-run throughput of each resource class."""
+        """FLOPs to run, and device-hours (GPUs or CPU cores held x wall time) at the assumed per-run throughput."""
         hours: dict[str, float] = defaultdict(float)
         rates: dict[str, set[float]] = defaultdict(set)
         flops = 0.0
@@ -190,7 +190,8 @@ class Plan:
             device = "GPU" if res.gpus_per_task else "CPU"
             f = task_flops(task)
             flops += f
-            hours[device] += f / (res.throughput_gflops * 1e9) / 3600 * (res.gpus_per_task or 1)
+            devices = res.gpus_per_task or res.cpus_per_task  # a run holds them all for its whole wall time
+            hours[device] += f / (res.throughput_gflops * 1e9) / 3600 * devices
             rates[device].add(res.throughput_gflops)
         estimate = ", ".join(
             f"{h:.3g} {d}-hours (at {'/'.join(f'{r:g}' for r in sorted(rates[d]))} GFLOP/s per run)"
@@ -205,10 +206,10 @@ class Plan:
         if self.kind in ("local", "debug"):
             parallel, threads = self.local_slots
             return f"{self.kind}, {parallel} run(s) at a time, {threads} torch thread(s) each"
-        ex = self.executor
+        res = self.executor.resources_for(None)
         return (
-            f"slurm, partition {ex.partition or '(default)'}, arrays of <= {ex.array_parallelism or 64} at once, "
-            f"{ex.timeout_min or 60} min limit, checkpoint every {ex.checkpoint_every_s:g} s"
+            f"slurm, partition {res.partition or '(default)'}, arrays of <= {res.array_parallelism} at once, "
+            f"{res.timeout_min} min limit, checkpoint every {self.executor.checkpoint_every_s:g} s"
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from scaling.data import build_source, eval_batch, zero_shot_tasks
 from scaling.errors import ConfigError
-from scaling.evaluate import evaluate
+from scaling.evaluate import evaluate, zero_shot_errors
 from scaling.models import build_model, context_length, model_stats
 from scaling.records import read_record, run_dir, write_json_atomic
 from scaling.spec import DataSpec, ReferenceSpec
@@ -41,6 +42,16 @@ class LoadedReference:
     metrics: dict
     flops_fwd_per_sample: float
     params_total: int
+    tokenizer: Callable[[list[str]], torch.Tensor] | None = None  # own vocabulary (pretrained); None = the data's
+
+    @property
+    def image_size(self) -> int:
+        size = self.model.visual.image_size
+        return size[0] if isinstance(size, tuple | list) else size
+
+    @property
+    def context_length(self) -> int:
+        return self.model.context_length
 
 
 def _sha256(path: Path) -> str:
@@ -62,6 +73,15 @@ def _own_metrics(model, arch: str, data: DataSpec, tokenizer) -> dict:
     """A reference's metrics on the same held-out set its targets are evaluated on."""
     batch = eval_batch(data, context_length(arch))
     return evaluate(model, batch, zero_shot_tasks(data), tokenizer)
+
+
+def _pretrained_zero_shot(model, data: DataSpec, tokenizer) -> dict:
+    """Zero-shot errors only: the eval captions are tokenized for the target's vocabulary, not this model's."""
+    size = model.visual.image_size
+    sized = data.model_copy(update={"image_size": size[0] if isinstance(size, tuple | list) else size})
+    images = eval_batch(sized, model.context_length).images
+    img = torch.cat([model.encode_image(images[i : i + 256], normalize=True) for i in range(0, len(images), 256)])
+    return {"zeroshot_error": zero_shot_errors(model, img, zero_shot_tasks(data), tokenizer)}
 
 
 def _from_run(directory: Path, data: DataSpec) -> LoadedReference:
@@ -94,9 +114,7 @@ def _from_state_dict(path: Path, arch: str, data: DataSpec) -> LoadedReference:
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
     except (OSError, RuntimeError, KeyError) as err:
-        raise ConfigError(
-            f"reference.checkpoint: cannot load {path} as {arch} ({str(err).splitlines()[0]})"
-        ) from None
+        raise ConfigError(f"reference.checkpoint: cannot load {path} as {arch} ({str(err).splitlines()[0]})") from None
     stats = model_stats(arch, source.tokenizer.vocab_size)
     metrics = _own_metrics(model, arch, data, source.tokenizer)
     return LoadedReference(
@@ -125,7 +143,7 @@ def _from_pretrained(spec: ReferenceSpec, data: DataSpec) -> LoadedReference:
         ) from None
     arch = spec.model or name
     tokenizer = open_clip.get_tokenizer(name)
-    metrics = _own_metrics(model, arch, data, tokenizer) if data.source == "synthetic" else {}
+    metrics = _pretrained_zero_shot(_freeze(model), data, tokenizer)
     stats = model_stats(arch) if arch in open_clip.list_models() else None
     flops = stats.flops_fwd_per_sample if stats else float("nan")
     return LoadedReference(
@@ -136,6 +154,7 @@ def _from_pretrained(spec: ReferenceSpec, data: DataSpec) -> LoadedReference:
         metrics,
         flops,
         sum(p.numel() for p in model.parameters()),
+        tokenizer,
     )
 
 
@@ -170,7 +189,7 @@ def cache_dir(out: Path, ref: LoadedReference, source_identity: dict) -> Path:
 def build_cache(spec: ReferenceSpec, data: DataSpec, out: Path, progress: bool = True) -> Path:
     """The sweep's cache job: embed a pool with a reference once, before any steered run starts."""
     ref = load_reference_model(spec, Path(out), data)
-    return ensure_cache(ref, build_source(data, context_length(ref.arch)), Path(out), progress)
+    return ensure_cache(ref, reference_source(ref, data), Path(out), progress)
 
 
 @torch.no_grad()
@@ -185,7 +204,7 @@ def ensure_cache(ref: LoadedReference, source, out: Path, progress: bool = True)
     for shard, start in enumerate(tqdm(starts, desc="reference cache", unit="shard", disable=not progress)):
         path = directory / f"{shard:05d}.npy"
         if not path.exists():
-            _save_npy_atomic(path, _embed(ref.model, source, np.arange(start, min(start + SHARD_ROWS, n))))
+            _save_npy_atomic(path, _embed(ref, source, np.arange(start, min(start + SHARD_ROWS, n))))
     manifest = {
         "reference": {"name": ref.name, "checksum": ref.checksum, "arch": ref.arch},
         "data": source.describe(),
@@ -199,12 +218,28 @@ def ensure_cache(ref: LoadedReference, source, out: Path, progress: bool = True)
     return directory
 
 
-def _embed(model, source, indices: np.ndarray) -> np.ndarray:
+def reference_source(ref: LoadedReference, data: DataSpec):
+    """The pool as the reference sees it: at its own image size and text context."""
+    return build_source(data.model_copy(update={"image_size": ref.image_size}), ref.context_length)
+
+
+def reference_inputs(ref: LoadedReference, source, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and tokens for the reference; a reference with its own vocabulary re-tokenizes the captions."""
+    batch = source.batch(indices)
+    tokens = batch.tokens if ref.tokenizer is None else ref.tokenizer(source.captions(indices))
+    return batch.images, tokens
+
+
+@torch.no_grad()
+def embed(ref: LoadedReference, source, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    images, tokens = reference_inputs(ref, source, indices)
+    return ref.model.encode_image(images, normalize=True), ref.model.encode_text(tokens, normalize=True)
+
+
+def _embed(ref: LoadedReference, source, indices: np.ndarray) -> np.ndarray:
     rows = []
     for i in range(0, len(indices), ENCODE_BATCH):
-        batch = source.batch(indices[i : i + ENCODE_BATCH])
-        img = model.encode_image(batch.images, normalize=True)
-        txt = model.encode_text(batch.tokens, normalize=True)
+        img, txt = embed(ref, source, indices[i : i + ENCODE_BATCH])
         rows.append(torch.stack([img, txt], dim=1).numpy().astype(np.float16))
     return np.concatenate(rows)
 
@@ -228,13 +263,8 @@ class Reference:
 
     def _check_manifest(self) -> None:
         manifest = json.loads((self.cache / MANIFEST).read_text())
-        if (
-            manifest["reference"]["checksum"] != self.loaded.checksum
-            or manifest["data"] != self.source.describe()
-        ):
-            raise ConfigError(
-                f"reference cache {self.cache} was built for another reference or dataset; delete it"
-            )
+        if manifest["reference"]["checksum"] != self.loaded.checksum or manifest["data"] != self.source.describe():
+            raise ConfigError(f"reference cache {self.cache} was built for another reference or dataset; delete it")
         self.shard_rows = manifest["shard_rows"]
 
     def _rows(self, index: np.ndarray) -> np.ndarray:
@@ -256,12 +286,15 @@ class Reference:
         if self.cache is not None:
             rows = torch.from_numpy(self._rows(batch.index.numpy()))
             return rows[:, 0], rows[:, 1]
-        if self.source.tokenizer.context_length != batch.tokens.shape[1]:
-            batch = self.source.batch(batch.index.numpy())
-        model = self.loaded.model
-        return model.encode_image(batch.images, normalize=True), model.encode_text(
-            batch.tokens, normalize=True
+        same_inputs = (
+            self.loaded.tokenizer is None
+            and batch.images.shape[-1] == self.loaded.image_size
+            and batch.tokens.shape[1] == self.loaded.context_length
         )
+        if not same_inputs:
+            return embed(self.loaded, self.source, batch.index.numpy())
+        model = self.loaded.model
+        return model.encode_image(batch.images, normalize=True), model.encode_text(batch.tokens, normalize=True)
 
     def info(self) -> dict:
         return {
@@ -279,6 +312,6 @@ class Reference:
 def load_reference(spec: ReferenceSpec, out: Path, data: DataSpec, progress: bool = True) -> Reference:
     """The reference a steered run uses: cached embeddings (built now if missing) or the online model."""
     loaded = load_reference_model(spec, Path(out), data)
-    source = build_source(data, context_length(loaded.arch))
+    source = reference_source(loaded, data)
     cache = ensure_cache(loaded, source, Path(out), progress) if spec.mode == "cache" else None
     return Reference(loaded, spec.mode, source, cache)

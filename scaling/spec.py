@@ -34,11 +34,14 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+SYNTHETIC_POOL = 20_000
+
+
 class DataSpec(Frozen):
     """Which samples a run sees. Sample i of a pool is a pure function of (seed, i)."""
 
     source: Literal["synthetic", "webdataset", "csv"] = "synthetic"
-    pool_size: int | None = Field(20_000, gt=0, description="unique samples (the data axis); None = all")
+    pool_size: int | None = Field(None, gt=0, description="unique samples (the data axis); real data: None = all")
     seed: int = Field(0, ge=0, description="dataset identity; a reference trains on another seed")
     caption_noise: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of pairs with wrong captions")
     max_objects: int = Field(1, ge=1, le=3)
@@ -47,12 +50,19 @@ class DataSpec(Frozen):
     eval_path: str | None = Field(None, description="held-out shards/CSV for real data")
     eval_size: int = Field(2000, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _synthetic_pool_default(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("source", "synthetic") == "synthetic":
+            values = {**values, "pool_size": values.get("pool_size") or SYNTHETIC_POOL}
+        return values
+
     @model_validator(mode="after")
     def _real_data_has_a_path(self) -> DataSpec:
         if self.source != "synthetic" and not self.path:
             raise ValueError(f"data.path is required for source {self.source!r}")
-        if self.source == "synthetic" and self.pool_size is None:
-            raise ValueError("data.pool_size is required for synthetic data")
+        if self.source != "synthetic" and self.caption_noise:
+            raise ValueError("data.caption_noise applies to synthetic data only")
         return self
 
 

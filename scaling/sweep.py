@@ -17,7 +17,7 @@ from pathlib import Path
 
 from scaling.errors import exits_cleanly
 from scaling.executors import execute, in_flight, local_slots, resolve_kind
-from scaling.grid import Analysis, load_grid
+from scaling.grid import Grid, load_grid
 from scaling.plan import Plan, SweepFile, build_tasks, todo
 from scaling.status import LiveDisplay, follow, render
 
@@ -35,10 +35,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def analyse(out: Path, settings: Analysis | None, run_ids: set[str]) -> dict | None:
+def pair_columns(grid: Grid) -> list[str]:
+    """Record columns that identify one configuration across methods: the grid's axes (but method and seed;
+    a spec's samples_seen is the records' samples_total) and the evaluation point (samples_seen)."""
+    axes = [*grid.axes, *(key for group in grid.zip for key in group)]
+    return [
+        *("samples_total" if a == "samples_seen" else a for a in axes if a not in ("method", "seed")),
+        "samples_seen",
+    ]
+
+
+def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
     """Fit and plot what the grid's analysis block asks for, on the grid's finished runs (references left out).
 
     The one place that calls analysis.figures.study_figures, so following its final signature is a small edit."""
+    settings = grid.analysis
     if settings is None:
         return None
     try:
@@ -54,7 +65,7 @@ def analyse(out: Path, settings: Analysis | None, run_ids: set[str]) -> dict | N
     if frame.empty or y is None:
         print("analysis: skipped, no finished runs with a zero-shot error column (set analysis.y)")
         return None
-    options = {"law": settings.law, "frontier": settings.frontier, **settings.options}
+    options = {"law": settings.law, "frontier": settings.frontier, "pair_on": pair_columns(grid), **settings.options}
     if settings.bootstrap is not None:
         options["draws"] = settings.bootstrap
     try:
@@ -76,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks = build_tasks(expansion)
     run_ids = {t.id for t in tasks if t.role == "run"}
     if args.analyse:
-        analyse(out, grid.analysis, run_ids)
+        analyse(grid, out, run_ids)
         return 0
     kind = resolve_kind(grid.executor.kind)
     sweep = SweepFile.create(expansion, out, tasks, kind)
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         print(f"{len(failures)} task(s) failed; fix the cause, then: python -m scaling.status {out} --resubmit-failed")
         return 1
-    analyse(out, grid.analysis, run_ids)
+    analyse(grid, out, run_ids)
     return 0
 
 

@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> Path:
     from scaling.records import run_dir
     from scaling.run import run
 
+    if spec.reference is not None and spec.reference.run is not None:
+        ref = spec.reference.run  # a reference defined in the spec is trained first, once, under the same root
+        print(f"reference {ref.run_id}: {ref.describe()} ({ref.steps} steps)", flush=True)
+        run(ref, args.out, progress=not args.no_progress)
     print(f"run {spec.run_id}: {spec.describe()} ({spec.steps} steps)", flush=True)
     record = run(
         spec,

@@ -21,7 +21,13 @@ from torch import Tensor
 
 from scaling.losses.base import ContrastiveLoss, compute_dtype
 from scaling.losses.distributed import gather_with_grad
-from scaling.losses.estimator import LogMeanEstimator, diagonal_mask, gamma_at, log_eps_plus_g
+from scaling.losses.estimator import (
+    LogMeanEstimator,
+    diagonal_mask,
+    exp_or_zero,
+    gamma_at,
+    log_eps_plus_g,
+)
 from scaling.spec import LossSpec
 
 TAU_LR_RATIO = 1.0 / 3.0
@@ -42,7 +48,7 @@ def similarities(image: Tensor, text: Tensor, all_image: Tensor, all_text: Tenso
 
 def weighted_surrogate(diff: Tensor, u: Tensor, positives: Tensor) -> Tensor:
     """Per anchor 1/(B − 1) Σ_{j≠i} diff_ij · w_ij, detached w_ij = exp(diff_ij − u_i) (spec §2b step 6)."""
-    weights = (diff.detach() - u[:, None]).exp().masked_fill(positives, 0.0)
+    weights = exp_or_zero(diff.detach() - u[:, None]).masked_fill(positives, 0.0)
     return (diff * weights).sum(dim=1) / (diff.shape[1] - 1)
 
 

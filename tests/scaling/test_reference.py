@@ -102,3 +102,29 @@ def test_pretrained_weights_load_only_when_present_locally(tmp_path):
         assert "offline" in str(err)
         pytest.skip(f"ViT-B-32/openai weights are not on this machine: {err}")
     assert loaded.info()["arch"] == "ViT-B-32"
+
+
+def test_open_clip_pretrained_loading_with_its_own_vocabulary(tmp_path):
+    """The pretrained path, offline: open_clip loads a weights file it is given as the tag, and the reference
+    re-tokenizes the captions with its own (full BPE) tokenizer instead of the targets' compact one."""
+    import open_clip
+
+    from scaling.models import build_model, model_config
+
+    cfg = model_config("w32-l1")
+    cfg["text_cfg"]["vocab_size"] = 49408
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "bpe-w32-l1.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(tmp_path / "cfg")
+    weights = tmp_path / "weights.pt"
+    torch.save(build_model("w32-l1", vocab_size=49408).state_dict(), weights)
+
+    ref = ReferenceSpec(pretrained=str(weights), model="bpe-w32-l1", mode="online")
+    loaded = load_reference(ref, tmp_path, DataSpec(**DATA))
+    assert set(loaded.info()["metrics"]["zeroshot_error"]) == {"shape", "colour", "position", "colour_shape"}
+    batch = loaded.source.batch(np.arange(4))
+    img, txt = loaded.features(batch)
+    assert img.shape == txt.shape == (4, 32)
+    tokens = open_clip.get_tokenizer("bpe-w32-l1")(loaded.source.captions(np.arange(4)))
+    expected = loaded.loaded.model.encode_text(tokens, normalize=True)
+    assert torch.allclose(txt, expected, atol=1e-6)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from scaling.executors import local_slots, resolve_kind, slurm_available
-from scaling.grid import Executor
-from scaling.plan import SweepFile
+from scaling.grid import Executor, load_grid
+from scaling.plan import SweepFile, build_tasks
 from scaling.records import load, read_record, run_dir
-from scaling.sweep import analyse
+from scaling.sweep import analyse, pair_columns
 
 from .conftest import SMOKE, cli, job_ids
 
@@ -79,16 +79,15 @@ def test_local_slots_split_the_cores():
     cores = len(os.sched_getaffinity(0))
     assert local_slots(Executor(), "local") == (cores, 1)
     assert local_slots(Executor(parallel=1), "local") == (1, cores)
-    assert local_slots(Executor(), "debug") == (1, cores)
+    assert local_slots(Executor(), "debug") == (1, 1)
 
 
 def test_analysis_is_skipped_with_a_message_when_unavailable(
     local_smoke: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ):
-    from scaling.grid import Analysis
-
+    grid = load_grid(SMOKE, ["analysis.x=compute"])
     monkeypatch.setitem(sys.modules, "analysis.figures", None)  # as if the module did not exist yet
-    assert analyse(local_smoke, Analysis(), {"any"}) is None
+    assert analyse(grid.grid, local_smoke, {"any"}) is None
     assert "analysis: skipped, analysis.figures is not available" in capsys.readouterr().out
 
 
@@ -97,3 +96,20 @@ def test_sweep_json_holds_the_plan_and_the_jobs(local_smoke: Path):
     assert data["executor"]["kind"] == "local"
     assert [t["role"] for t in data["tasks"]] == ["reference", "cache", "run", "run", "run", "run"]
     assert set(data["jobs"]) == {t["id"] for t in data["tasks"]}
+
+
+def test_the_dag_caches_once_per_pool_and_online_runs_wait_for_the_reference():
+    cached = build_tasks(load_grid(SMOKE))
+    (reference,) = [t for t in cached if t.role == "reference"]
+    (cache,) = [t for t in cached if t.role == "cache"]
+    assert cache.after == (reference.id,)
+    assert {t.after for t in cached if t.role == "run"} == {(), (cache.id,)}
+    online = build_tasks(load_grid(SMOKE, ["methods.drrho.reference.mode=online"]))
+    assert [t.role for t in online].count("cache") == 0
+    assert {t.after for t in online if t.role == "run"} == {(), (reference.id,)}
+
+
+def test_analysis_pairs_methods_on_the_grid_axes_and_the_evaluation_point():
+    assert pair_columns(load_grid(SMOKE).grid) == ["model", "samples_seen"]
+    with_axes = load_grid(SMOKE, ["axes.samples_seen=[512,1024]", "axes.seed=[0,1]"]).grid
+    assert pair_columns(with_axes) == ["model", "samples_total", "samples_seen"]

@@ -93,19 +93,27 @@ def test_a_reference_equal_to_the_target_cancels_every_difference() -> None:
         torch.testing.assert_close(grad_scale.item(), -(tau**2) * (PARAMS.rho + log_u), rtol=1e-12, atol=0)
 
 
-def test_default_recipe_in_float32_stays_finite_with_memory() -> None:
-    """τ = 0.01 puts diffs at ±400, exp(diff) beyond float32; the log-space estimator keeps weights finite."""
-    loss = build_loss("drrho", PARAMS.model_copy(update={"gamma": 0.1}), data_size=96)
+def test_default_recipe_in_float32_matches_float64_with_memory() -> None:
+    """τ = 0.01 puts diffs at ±400, exp(diff) far outside float32; log space keeps float32 near float64."""
+    params = PARAMS.model_copy(update={"gamma": 0.1})
+    single, double = build_loss("drrho", params, data_size=96), build_loss("drrho", params, 96).double()
     generator = torch.Generator().manual_seed(7)
     for epoch in range(4):
         index = torch.randperm(96, generator=generator)[:64]
-        image, text = (unit_rows(generator, 64, 16).float().requires_grad_() for _ in range(2))
-        ref_image, ref_text = (unit_rows(generator, 64, 8).float() for _ in range(2))
-        value = loss(image, text, torch.tensor(100.0), index, epoch, ref_image, ref_text)
-        value.backward()
-        assert torch.isfinite(value)
-        assert torch.isfinite(image.grad).all() and torch.isfinite(text.grad).all()
-    assert torch.isfinite(loss.estimator.u_image).all()
+        features = [unit_rows(generator, 64, 16) for _ in range(2)] + [
+            unit_rows(generator, 64, 8) for _ in range(2)
+        ]
+        results = []
+        for loss, dtype in ((single, torch.float32), (double, torch.float64)):
+            image, text, ref_image, ref_text = (f.to(dtype) for f in features)
+            image.requires_grad_()
+            text.requires_grad_()
+            value = loss(image, text, torch.tensor(100.0, dtype=dtype), index, epoch, ref_image, ref_text)
+            results.append([value, *torch.autograd.grad(value, [image, text])])
+        for got, want in zip(*results, strict=True):
+            assert torch.isfinite(got).all()
+            torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(single.estimator.u_image.double(), double.estimator.u_image, rtol=1e-5, atol=0)
 
 
 def test_requires_reference_features() -> None:

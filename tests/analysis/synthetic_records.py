@@ -1,0 +1,181 @@
+"""A small synthetic sweep written as run records (the schema `scaling.run` writes), whose errors follow known
+power laws per method, so tests can check what `figures study` recovers, and notebooks can be run on it.
+
+Layout as a real sweep: `<root>/runs/<run_id>/record.json`, run ids from the real `RunSpec`, an in-sweep
+DRRho reference run (CLIP on another data seed) beside the grid, one failed run. Final errors lie on
+E = a·C^b in the target's training compute C (lognormal noise); mid-run checkpoints lie above the law, as
+cosine checkpoints do. No torch, no training: writing the sweep takes well under a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scaling.records import run_dir, write_json_atomic
+from scaling.spec import ReferenceSpec, RunSpec
+
+# name: (params_total, params_nonembedding, flops_fwd_per_sample, flops_train_per_sample), from
+# scaling/model_stats.json (vocab 64, the synthetic tokenizer).
+MODELS = {
+    "w32-l1": (34369, 32321, 3256448.0, 9575808.0),
+    "w48-l2": (128065, 124993, 13047168.0, 38851200.0),
+    "w64-l2": (221953, 217857, 22168064.0, 66117120.0),
+    "w96-l3": (710209, 704065, 71038080.0, 212533632.0),
+}
+SAMPLES = (25_600, 51_200, 102_400)
+POOL, BATCH = 20_000, 256
+LAWS = {"clip": (8.0, -0.10), "drrho": (16.0, -0.13)}  # E = a·C^b on compute_target: drrho steeper, lower
+EVAL_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+MIDRUN_PENALTY = 0.25  # checkpoint at fraction f of a cosine run: law(C_f)·(1 + penalty·(1 − f))
+TASK_SCALE = {"shape": 0.6, "colour": 0.5, "position": 0.8, "colour_shape": 1.0}
+REFERENCE_MODEL, REFERENCE_SAMPLES = "w32-l1", 51_200
+
+
+@dataclass(frozen=True)
+class SyntheticSweep:
+    """Where the sweep was written and what a correct analysis should find in it."""
+
+    root: Path
+    laws: dict[str, tuple[float, float]]
+    reference_run_id: str | None
+    runs: int  # finished runs of the grid (the reference and failed runs excluded)
+
+    def multiplier(self, target: float, baseline: str = "clip", treatment: str = "drrho") -> float:
+        """True k(E*) = C_baseline(E*) / C_treatment(E*) on target-only compute."""
+        (a0, b0), (a1, b1) = self.laws[baseline], self.laws[treatment]
+        return (target / a0) ** (1 / b0) / (target / a1) ** (1 / b1)
+
+
+def _spec(method: str, model: str, samples: int, seed: int, reference: ReferenceSpec | None) -> RunSpec:
+    lr = 1e-3 if model == "w96-l3" else 2e-3  # a per-model override, as sweeps/smoke.yaml has
+    return RunSpec(
+        method=method,
+        model=model,
+        data={"pool_size": POOL},
+        samples_seen=samples,
+        batch_size=BATCH,
+        optim={"lr": lr},
+        eval={"points": len(EVAL_FRACTIONS)},
+        seed=seed,
+        reference=reference,
+    )
+
+
+def _metrics(error: float) -> dict:
+    """The evaluation's metrics around one colour_shape error."""
+    return {
+        "val_loss": 1.0 + 3.0 * error,
+        "zeroshot_error": {task: min(0.99, scale * error) for task, scale in TASK_SCALE.items()},
+        "retrieval_r1": {"i2t": 1.0 - error, "t2i": 1.0 - 0.9 * error},
+    }
+
+
+def _evals(spec: RunSpec, law: tuple[float, float], noise: float, ref_flops: float) -> list[dict]:
+    """Evaluations at EVAL_FRACTIONS of training; the last lies on the law (times noise)."""
+    flops = MODELS[spec.model][3]
+    a, b = law
+    out = []
+    for f in EVAL_FRACTIONS:
+        step = round(f * spec.steps)
+        samples = step * spec.batch_size
+        compute = samples * flops
+        error = a * compute**b * (1 + MIDRUN_PENALTY * (1 - f)) * noise
+        out.append(
+            {
+                "step": step,
+                "samples_seen": samples,
+                "epoch": samples / POOL,
+                "compute_target": compute,
+                "compute_reference": ref_flops,
+                "wall_s": round(compute / 2e9, 3),
+                "logit_scale": 14.0,
+                **_metrics(error),
+            }
+        )
+    return out
+
+
+def _record(spec: RunSpec, evals: list[dict], reference: dict | None, status: str = "done") -> dict:
+    params_total, params_nonembedding, fwd, train = MODELS[spec.model]
+    return {
+        "run_id": spec.run_id,
+        "spec": spec.model_dump(mode="json"),
+        "status": status,
+        "error": None if status != "failed" else "RuntimeError: synthetic failure",
+        "model": {
+            "name": spec.model,
+            "params_total": params_total,
+            "params_nonembedding": params_nonembedding,
+            "flops_fwd_per_sample": fwd,
+            "flops_train_per_sample": train,
+        },
+        "reference": reference,
+        "evals": evals,
+        "env": {"device": "cpu", "git_commit": None},
+        "throughput": {"samples_per_s": 1000.0, "train_wall_s": evals[-1]["wall_s"] if evals else 0.0},
+    }
+
+
+def _write(root: Path, record: dict) -> None:
+    directory = run_dir(root, record["run_id"])
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(directory / "record.json", record)
+
+
+def _reference(root: Path, rng: np.random.Generator) -> tuple[ReferenceSpec, dict]:
+    """Train-in-sweep reference: CLIP on another data seed; written as its own run, described for steering."""
+    spec = RunSpec(
+        model=REFERENCE_MODEL,
+        data={"pool_size": POOL, "seed": 1},
+        samples_seen=REFERENCE_SAMPLES,
+        batch_size=BATCH,
+        eval={"points": len(EVAL_FRACTIONS)},
+    )
+    evals = _evals(spec, LAWS["clip"], float(np.exp(rng.normal(0, 0.01))), 0.0)
+    _write(root, _record(spec, evals, None))
+    _, _, fwd, _ = MODELS[REFERENCE_MODEL]
+    info = {
+        "name": f"run:{spec.run_id} ({REFERENCE_MODEL})",
+        "arch": REFERENCE_MODEL,
+        "checksum": "0123456789abcdef",
+        "params_total": MODELS[REFERENCE_MODEL][0],
+        "flops_fwd_per_sample": fwd,
+        "mode": "cache",
+        "cache": str(root / "cache" / "0123456789abcdef"),
+        "metrics": {k: evals[-1][k] for k in ("val_loss", "zeroshot_error", "retrieval_r1")},
+    }
+    return ReferenceSpec(run=spec), info
+
+
+def write_sweep(
+    root: str | Path,
+    *,
+    methods: tuple[str, ...] = ("clip", "drrho"),
+    noise: float = 0.01,
+    seed: int = 0,
+    models: tuple[str, ...] = tuple(MODELS),
+) -> SyntheticSweep:
+    """Write the sweep under `root` and return what it holds. Two seeds at the smallest model (notes §3.1),
+    one failed drrho run (status failed, ignored by the analysis)."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    ref_spec, ref_info = _reference(root, rng) if "drrho" in methods else (None, None)
+    ref_compute = MODELS[REFERENCE_MODEL][2] * POOL  # cache mode: the pool is embedded once
+    runs = 0
+    for method in methods:
+        steered = method == "drrho"
+        for model in models:
+            for samples in SAMPLES:
+                for run_seed in (0, 1) if model == models[0] else (0,):
+                    spec = _spec(method, model, samples, run_seed, ref_spec if steered else None)
+                    jitter = float(np.exp(rng.normal(0.0, noise)))
+                    evals = _evals(spec, LAWS[method], jitter, ref_compute if steered else 0.0)
+                    _write(root, _record(spec, evals, ref_info if steered else None))
+                    runs += 1
+    if "drrho" in methods:
+        failed = _spec("drrho", models[-1], 2 * SAMPLES[-1], 0, ref_spec)
+        _write(root, _record(failed, _evals(failed, LAWS["drrho"], 1.0, ref_compute)[:2], ref_info, "failed"))
+    return SyntheticSweep(root, dict(LAWS), ref_spec.run.run_id if ref_spec else None, runs)
