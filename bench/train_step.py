@@ -87,6 +87,8 @@ def bench(model: str, batch: int, steps: int, peak: float) -> dict:
                        "data": {"pool_size": batch * 20, "eval_size": 64}})
     with tempfile.TemporaryDirectory() as out:
         run = Run(spec, out, progress=False)
+        for s in range(WARMUP + steps):  # generate the pool once: both sides then read the same cached samples
+            run.source.batch(batch_indices(spec, len(run.source), s))
         ours_s = ours(run, steps)
         peer_s = peer(run, steps)
     flops = run.stats.flops_train_per_sample * batch

@@ -17,6 +17,12 @@ import torch.distributed as dist
 class World:
     rank: int = 0
     world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def device(self) -> torch.device:
+        """One GPU per process when there are GPUs (SLURM or torchrun set the local rank), else the CPU."""
+        return torch.device(f"cuda:{self.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
 
     @property
     def is_main(self) -> bool:
@@ -38,7 +44,7 @@ def init_world() -> World:
     """Join the process group described by the environment, or return a one-process world."""
     from open_clip_train.distributed import world_info_from_env
 
-    _, rank, world_size = world_info_from_env()
+    local_rank, rank, world_size = world_info_from_env()
     if world_size <= 1:
         return World()
     if "RANK" not in os.environ:  # launched by srun: translate SLURM's variables for env://
@@ -47,7 +53,9 @@ def init_world() -> World:
         os.environ.setdefault("MASTER_PORT", str(20000 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000))
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", rank=rank, world_size=world_size)
-    return World(rank=rank, world_size=world_size)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    return World(rank=rank, world_size=world_size, local_rank=local_rank)
 
 
 def average_gradients(model: torch.nn.Module, world: World) -> None:

@@ -50,10 +50,10 @@ def zero_shot_errors(model, img: torch.Tensor, tasks, tokenizer) -> dict[str, fl
             task.classnames,
             task.templates,
             num_classes_per_batch=16,
-            device="cpu",
+            device=img.device,
             use_tqdm=False,
         )
-        pred = (img @ weights).argmax(dim=1)
+        pred = (img @ weights).argmax(dim=1).cpu()
         errors[task.name] = float((pred != torch.as_tensor(task.labels)).float().mean())
     return errors
 
@@ -62,12 +62,13 @@ def evaluate(model, batch, tasks, tokenizer) -> dict:
     """All held-out metrics of one evaluation point (the model is left in train mode afterwards)."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     try:
-        img, txt = encode(model, batch.images, batch.tokens)
+        img, txt = encode(model, batch.images.to(device), batch.tokens.to(device))
         metrics = {
             "val_loss": contrastive_loss(img, txt, model.logit_scale.exp().detach()),
             "zeroshot_error": zero_shot_errors(model, img, tasks, tokenizer),
-            "retrieval_r1": retrieval_r1(img, txt, batch.tokens),
+            "retrieval_r1": retrieval_r1(img.cpu(), txt.cpu(), batch.tokens),
         }
     finally:
         model.train(was_training)

@@ -24,7 +24,7 @@ import submitit
 from scaling.errors import ConfigError
 from scaling.grid import Executor, Resources
 from scaling.jobs import CacheJob, RunJob, error_line
-from scaling.plan import SweepFile, Task
+from scaling.plan import SweepFile, Task, task_done
 
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # no scheduler limit locally; runs still checkpoint periodically
 POLL_S = 0.5
@@ -44,11 +44,12 @@ def slurm_available(timeout_s: float = 10.0) -> bool:
     return ping.returncode == 0 and " is UP" in ping.stdout
 
 
-def resolve_kind(kind: str) -> str:
-    """`auto` → slurm if a controller answers, else local; an explicit slurm without one is an error."""
+def resolve_kind(kind: str, dry_run: bool = False) -> str:
+    """`auto` → slurm if a controller answers, else local; an explicit slurm without one is an error, except
+    in a dry run, which plans for a cluster without needing one (e.g. on a laptop before logging in)."""
     if kind == "auto":
         return "slurm" if slurm_available() else "local"
-    if kind == "slurm" and not slurm_available():
+    if kind == "slurm" and not dry_run and not slurm_available():
         raise ConfigError("executor.kind: slurm, but no SLURM controller answers `scontrol ping`")
     return kind
 
@@ -102,7 +103,7 @@ def slurm_executor(sweep: SweepFile, res: Resources, name: str, after: Iterable[
         cpus_per_task=res.cpus_per_task,
         gpus_per_node=res.gpus_per_task or None,
         mem_gb=res.mem_gb,
-        tasks_per_node=1,
+        tasks_per_node=res.gpus_per_task or 1,  # one process per GPU; the run joins them via SLURM's task variables
         slurm_partition=res.partition,
         slurm_array_parallelism=res.array_parallelism,
         slurm_signal_delay_s=ex.signal_delay_s,
@@ -167,14 +168,19 @@ class LocalDriver:
             self.executor.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
         self.states: dict[str, str] = {}  # task id -> waiting | running | done | failed
 
-    def run(self, tasks: list[Task]) -> dict[str, str]:
-        """Run to the end; returns task id → error line of every task that failed (or could not start)."""
+    def run(self, tasks: list[Task], elsewhere: dict[str, str] | None = None) -> dict[str, str]:
+        """Run to the end; returns task id → error line of every task that failed (or could not start).
+
+        `elsewhere` maps tasks whose job an earlier local sweep left running to that job: their dependents
+        wait for them to end. Other dependencies outside `tasks` are done."""
         waiting = list(tasks)
         running: dict[str, submitit.Job] = {}
         failed: dict[str, str] = {}
-        self.states = {t.id: "waiting" for t in tasks}  # dependencies outside `tasks` count as done
+        elsewhere = dict(elsewhere or {})
+        self.states = {t.id: "waiting" for t in tasks} | {t: "running" for t in elsewhere}
         try:
-            while waiting or running:
+            while waiting or running or elsewhere:
+                self._settle_elsewhere(elsewhere, failed)
                 for task in list(waiting):
                     failed_dep = next((d for d in task.after if d in failed), None)
                     if failed_dep:
@@ -194,13 +200,24 @@ class LocalDriver:
                         self.states[task_id] = "failed" if line else "done"
                 if self.on_tick:
                     self.on_tick(self.states)
-                if running:
+                if running or elsewhere:
                     time.sleep(POLL_S)
         except KeyboardInterrupt:
             for job in running.values():
                 job.cancel()
             raise
         return failed
+
+    def _settle_elsewhere(self, elsewhere: dict[str, str], failed: dict[str, str]) -> None:
+        """A job left by an earlier sweep has ended: its task is done if its record (or cache) says so."""
+        tasks = {t.id: t for t in self.sweep.tasks}
+        for task_id, job_id in list(elsewhere.items()):
+            if not local_job(job_id).active:
+                del elsewhere[task_id]
+                done = task_done(self.sweep.out, tasks[task_id])
+                self.states[task_id] = "done" if done else "failed"
+                if not done:
+                    failed[task_id] = f"its earlier job {job_id} ended without finishing"
 
     def _start(self, task: Task) -> submitit.Job:
         job = self.executor.submit(job_for(task, self.sweep.out, self.threads, self.sweep.executor))
@@ -357,7 +374,16 @@ def execute(
     if kind == "slurm":
         submit_slurm(sweep, pending, active)
         return {}
-    if display is None:
-        return LocalDriver(sweep, kind).run(pending)
-    with display(sweep, pending) as shown:
-        return LocalDriver(sweep, kind, shown.update).run(pending)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the runs too, like Ctrl-C
+    try:
+        if display is None:
+            return LocalDriver(sweep, kind).run(pending, active)
+        shown_tasks = [t for t in sweep.tasks if t.id in active] + pending
+        with display(sweep, shown_tasks) as shown:
+            return LocalDriver(sweep, kind, shown.update).run(pending, active)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

@@ -18,7 +18,6 @@ import itertools
 import re
 import types
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -517,27 +516,11 @@ class Expander:
 
     def expand(self) -> Expansion:
         runs = {}
-        with models_listed_once():
-            for point in grid_points(self.grid):
-                spec = self.run(point)
-                runs.setdefault(spec.run_id, spec)
+        for point in grid_points(self.grid):
+            spec = self.run(point)
+            runs.setdefault(spec.run_id, spec)
         refs = {r.run.run_id: r.run for r in self.references.values() if r.run is not None}
         return Expansion(self.grid, self.source.path, tuple(runs.values()), tuple(refs.values()))
-
-
-@contextmanager
-def models_listed_once() -> Iterator[None]:
-    """RunSpec validation lists the model configs (a directory glob, ~50 µs, most of a validation) for every
-    spec; a 10,000-point grid lists them once. Drop this if scaling.models caches `available_models`."""
-    import scaling.models
-
-    listed = scaling.models.available_models()
-    original = scaling.models.available_models
-    scaling.models.available_models = lambda: listed
-    try:
-        yield
-    finally:
-        scaling.models.available_models = original
 
 
 def _dotted_axes(group: Any, at: GridPath, lines: dict[GridPath, int]) -> Any:

@@ -184,11 +184,14 @@ class Plan:
         """FLOPs to run, and device-hours (GPUs or CPU cores held x wall time) at the assumed per-run throughput."""
         hours: dict[str, float] = defaultdict(float)
         rates: dict[str, set[float]] = defaultdict(set)
-        flops = 0.0
+        flops, unknown = 0.0, 0
         for task in self.todo:
             res = self.executor.resources_for(task.model)
             device = "GPU" if res.gpus_per_task else "CPU"
             f = task_flops(task)
+            if math.isnan(f):  # a cache of a real pool of unknown size (data.pool_size unset)
+                unknown += 1
+                continue
             flops += f
             devices = res.gpus_per_task or res.cpus_per_task  # a run holds them all for its whole wall time
             hours[device] += f / (res.throughput_gflops * 1e9) / 3600 * devices
@@ -197,8 +200,9 @@ class Plan:
             f"{h:.3g} {d}-hours (at {'/'.join(f'{r:g}' for r in sorted(rates[d]))} GFLOP/s per run)"
             for d, h in hours.items()
         )
+        left_out = f" ({unknown} task(s) of unknown size left out: set data.pool_size)" if unknown else ""
         return [
-            f"  compute to run: {flops:.3g} FLOPs; estimate: {estimate or 'nothing to run'}",
+            f"  compute to run: {flops:.3g} FLOPs; estimate: {estimate or 'nothing to run'}{left_out}",
             "  (throughput is an assumption: executor.throughput_gflops, default CPU 100, GPU 50000 GFLOP/s per run)",
         ]
 

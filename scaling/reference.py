@@ -227,7 +227,8 @@ def reference_inputs(ref: LoadedReference, source, indices: np.ndarray) -> tuple
     """Images and tokens for the reference; a reference with its own vocabulary re-tokenizes the captions."""
     batch = source.batch(indices)
     tokens = batch.tokens if ref.tokenizer is None else ref.tokenizer(source.captions(indices))
-    return batch.images, tokens
+    device = next(ref.model.parameters()).device
+    return batch.images.to(device), tokens.to(device)
 
 
 @torch.no_grad()
@@ -240,7 +241,7 @@ def _embed(ref: LoadedReference, source, indices: np.ndarray) -> np.ndarray:
     rows = []
     for i in range(0, len(indices), ENCODE_BATCH):
         img, txt = embed(ref, source, indices[i : i + ENCODE_BATCH])
-        rows.append(torch.stack([img, txt], dim=1).numpy().astype(np.float16))
+        rows.append(torch.stack([img, txt], dim=1).cpu().numpy().astype(np.float16))
     return np.concatenate(rows)
 
 
@@ -283,8 +284,9 @@ class Reference:
     @torch.no_grad()
     def features(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised reference embeddings of the batch's samples (from the cache, or by running the model)."""
+        device = next(self.loaded.model.parameters()).device
         if self.cache is not None:
-            rows = torch.from_numpy(self._rows(batch.index.numpy()))
+            rows = torch.from_numpy(self._rows(batch.index.numpy())).to(device)
             return rows[:, 0], rows[:, 1]
         same_inputs = (
             self.loaded.tokenizer is None
@@ -294,7 +296,8 @@ class Reference:
         if not same_inputs:
             return embed(self.loaded, self.source, batch.index.numpy())
         model = self.loaded.model
-        return model.encode_image(batch.images, normalize=True), model.encode_text(batch.tokens, normalize=True)
+        images, tokens = batch.images.to(device), batch.tokens.to(device)
+        return model.encode_image(images, normalize=True), model.encode_text(tokens, normalize=True)
 
     def info(self) -> dict:
         return {
@@ -309,9 +312,12 @@ class Reference:
         }
 
 
-def load_reference(spec: ReferenceSpec, out: Path, data: DataSpec, progress: bool = True) -> Reference:
+def load_reference(
+    spec: ReferenceSpec, out: Path, data: DataSpec, progress: bool = True, device: torch.device | str = "cpu"
+) -> Reference:
     """The reference a steered run uses: cached embeddings (built now if missing) or the online model."""
     loaded = load_reference_model(spec, Path(out), data)
+    loaded.model.to(device)
     source = reference_source(loaded, data)
     cache = ensure_cache(loaded, source, Path(out), progress) if spec.mode == "cache" else None
     return Reference(loaded, spec.mode, source, cache)

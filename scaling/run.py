@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from scaling.data import build_source, eval_batch, zero_shot_tasks
 from scaling.distributed import World, average_gradients, barrier, init_world
+from scaling.errors import ConfigError
 from scaling.evaluate import evaluate
 from scaling.losses import build_loss
 from scaling.models import build_model, context_length, model_stats
@@ -42,7 +43,6 @@ class State:
     step: int = 0
     evals: list[dict] = field(default_factory=list)
     train_wall_s: float = 0.0
-    tau_lr_cut: bool = False  # FastCLIP's step_thresh rule fired (sticky)
 
 
 @lru_cache(maxsize=2)
@@ -115,13 +115,12 @@ class _NoGroups:
     param_groups: tuple = ()
 
 
-def set_learning_rates(optimizer: torch.optim.Optimizer, spec: RunSpec, step: int, state: State) -> float:
+def set_learning_rates(optimizer: torch.optim.Optimizer, spec: RunSpec, step: int, tau_factor: float) -> float:
+    """The schedule for the weights; τ's own group (FastCLIP) keeps lr_tau (default lr/4) times its factor."""
     lr = learning_rate(spec, step)
     lr_tau = spec.loss.lr_tau if spec.loss.lr_tau is not None else spec.optim.lr / 4
     for group in optimizer.param_groups:
-        group["lr"] = lr_tau / 3 if group["name"] == "tau" and state.tau_lr_cut else lr_tau
-        if group["name"] != "tau":
-            group["lr"] = lr
+        group["lr"] = lr_tau * tau_factor if group["name"] == "tau" else lr
     return lr
 
 
@@ -150,7 +149,7 @@ def environment(world: World) -> dict:
         "packages": versions,
         "git_commit": commit,
         "host": platform.node(),
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "device": str(world.device) if world.device.type == "cpu" else torch.cuda.get_device_name(world.device),
         "threads": torch.get_num_threads(),
         "world_size": world.world_size,
     }
@@ -172,20 +171,21 @@ class Run:
         self.checkpoint_every_s, self.checkpoint_every_steps = checkpoint_every_s, checkpoint_every_steps
         self.progress = progress
         self.world = init_world()
+        if spec.batch_size % self.world.world_size:
+            raise ConfigError(f"batch_size {spec.batch_size} is not divisible by {self.world.world_size} processes")
         self.source = build_source(spec.data, context_length(spec.model))
         torch.manual_seed(spec.seed)
-        self.model = build_model(spec.model, self.source.tokenizer.vocab_size)
+        self.device = self.world.device
+        self.model = build_model(spec.model, self.source.tokenizer.vocab_size).to(self.device)
         self.model.logit_scale.data.fill_(math.log(1 / spec.loss.tau))
         self.model.logit_scale.requires_grad_(bool(spec.loss.learn_tau))
         self.stats = model_stats(spec.model, self.source.tokenizer.vocab_size)
-        self.loss = build_loss(
-            spec.method, spec.loss, len(self.source), self.world.rank, self.world.world_size
-        )
+        self.loss = build_loss(spec.method, spec.loss, len(self.source), self.world.rank, self.world.world_size)
         self.reference = None
         if spec.reference is not None:
             from scaling.reference import load_reference
 
-            self.reference = load_reference(spec.reference, Path(out), spec.data, progress)
+            self.reference = load_reference(spec.reference, Path(out), spec.data, progress, self.device)
         self.optimizer = make_optimizer(self.model, spec)
         self.state = State()
         self.eval_data = eval_batch(spec.data, context_length(spec.model))
@@ -210,11 +210,11 @@ class Run:
         path = self.dir / CHECKPOINT
         if not path.exists():
             return False
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(blob["model"])
         self.optimizer.load_state_dict(blob["optimizer"])
         self.loss.load_state_dict(blob["loss"])
-        torch.set_rng_state(blob["rng"])
+        torch.set_rng_state(blob["rng"].cpu())
         self.state = State(**blob["state"])
         return True
 
@@ -230,9 +230,7 @@ class Run:
             "evals": state.evals,
             "env": self.env,
             "throughput": {
-                "samples_per_s": state.step * spec.batch_size / state.train_wall_s
-                if state.train_wall_s
-                else None,
+                "samples_per_s": state.step * spec.batch_size / state.train_wall_s if state.train_wall_s else None,
                 "train_wall_s": state.train_wall_s,
             },
         }
@@ -269,9 +267,10 @@ class Run:
 
     def train_step(self, step: int) -> float:
         spec, model = self.spec, self.model
-        set_learning_rates(self.optimizer, spec, step, self.state)
+        tau = (1 / model.logit_scale.detach().exp()).item()
+        set_learning_rates(self.optimizer, spec, step, self.loss.tau_lr_factor(tau))
         batch = self.local_batch(step)
-        out = model(batch.images, batch.tokens)
+        out = model(batch.images.to(self.device, non_blocking=True), batch.tokens.to(self.device, non_blocking=True))
         ref_img = ref_txt = None
         if self.reference is not None:
             ref_img, ref_txt = self.reference.features(batch)
@@ -293,8 +292,6 @@ class Run:
         self.optimizer.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
-        tau = float(1 / model.logit_scale.detach().exp())
-        self.state.tau_lr_cut = self.state.tau_lr_cut or tau <= spec.loss.tau_threshold
         return loss.item()
 
     def train(self) -> dict:
@@ -303,6 +300,8 @@ class Run:
         if existing is not None and existing.get("status") == "done":
             return existing
         self.dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.dir.glob(".*.tmp"):  # a kill between write and rename leaves one; the rename never came
+            stale.unlink(missing_ok=True)
         self.restore()
         try:
             self._loop()

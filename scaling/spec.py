@@ -106,9 +106,7 @@ class ReferenceSpec(Frozen):
     def _exactly_one_source(self) -> ReferenceSpec:
         given = [k for k in ("run", "checkpoint", "pretrained") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(
-                f"give exactly one of reference.run, .checkpoint, .pretrained (got {given or 'none'})"
-            )
+            raise ValueError(f"give exactly one of reference.run, .checkpoint, .pretrained (got {given or 'none'})")
         if self.pretrained and not self.model and not self.pretrained.startswith("hf-hub:"):
             raise ValueError("reference.model is required with reference.pretrained")
         return self
@@ -154,17 +152,11 @@ class RunSpec(Frozen):
         from scaling.models import available_models
 
         if self.model not in available_models():
-            raise ValueError(
-                f"model: unknown model {self.model!r}; choose one of {', '.join(available_models())}"
-            )
+            raise ValueError(f"model: unknown model {self.model!r}; choose one of {', '.join(available_models())}")
         if self.data.pool_size is not None and self.batch_size > self.data.pool_size:
-            raise ValueError(
-                f"batch_size {self.batch_size} is larger than data.pool_size {self.data.pool_size}"
-            )
+            raise ValueError(f"batch_size {self.batch_size} is larger than data.pool_size {self.data.pool_size}")
         if self.samples_seen < self.batch_size:
-            raise ValueError(
-                f"samples_seen {self.samples_seen} is smaller than one batch ({self.batch_size})"
-            )
+            raise ValueError(f"samples_seen {self.samples_seen} is smaller than one batch ({self.batch_size})")
         if (self.method == "drrho") != (self.reference is not None):
             raise ValueError("reference: method drrho needs a reference; clip and fastclip take none")
         return self

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.analyse:
         analyse(grid, out, run_ids)
         return 0
-    kind = resolve_kind(grid.executor.kind)
+    kind = resolve_kind(grid.executor.kind, dry_run=args.dry_run)
     sweep = SweepFile.create(expansion, out, tasks, kind)
     active = in_flight(sweep)
     pending = todo(tasks, out, skip=set(active))

@@ -13,13 +13,9 @@ from scaling.spec import load_spec
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m scaling.train", description=__doc__)
     parser.add_argument("spec", type=Path, help="run YAML (fields of scaling.spec.RunSpec)")
-    parser.add_argument(
-        "overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-3 samples_seen=50000"
-    )
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-3 samples_seen=50000")
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output root (default: outputs/)")
-    parser.add_argument(
-        "--checkpoint-every-steps", type=int, default=None, help="also checkpoint every N steps"
-    )
+    parser.add_argument("--checkpoint-every-steps", type=int, default=None, help="also checkpoint every N steps")
     parser.add_argument("--checkpoint-every-s", type=float, default=300.0, help="checkpoint every S seconds")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)

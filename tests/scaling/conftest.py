@@ -94,7 +94,7 @@ def local_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def slurm() -> None:
     """Skip unless a real SLURM controller answers (CI starts one with ../shared/slurm/local-up.sh)."""
     from scaling.executors import slurm_available

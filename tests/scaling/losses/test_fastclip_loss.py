@@ -142,3 +142,10 @@ def test_rejects_reference_features() -> None:
 
 def test_two_ranks_match_the_single_process_loss() -> None:
     assert_two_ranks_match_single_process("fastclip", PARAMS, DATA_SIZE, make_steps(seed=5, **STEPS))
+
+
+def test_build_loss_rejects_unknown_methods_and_unresolved_specs() -> None:
+    with pytest.raises(ValueError, match="unknown loss method"):
+        build_loss("siglip", PARAMS, DATA_SIZE)
+    with pytest.raises(ValueError, match="unresolved"):
+        build_loss("fastclip", LossSpec(), DATA_SIZE)

@@ -1,0 +1,50 @@
+"""The grids shipped in sweeps/ validate and plan what their comments promise (dry runs: nothing is written)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scaling.grid import load_grid
+
+SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
+
+
+def dry_run(name: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "scaling.sweep", str(SWEEPS / name), "--dry-run"],
+                          capture_output=True, text=True, timeout=120, cwd=SWEEPS.parent)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def runs_by(name: str) -> dict[tuple[str, str], list[int]]:
+    expansion = load_grid(SWEEPS / name)
+    table: dict[tuple[str, str], list[int]] = {}
+    for spec in expansion.runs:
+        table.setdefault((spec.method, spec.model), []).append(spec.samples_seen)
+    return table
+
+
+def test_paper_grid_is_the_papers_eleven_configurations_per_method():
+    assert "nothing written" in dry_run("paper_dfn.yaml")
+    table = runs_by("paper_dfn.yaml")
+    for method in ("clip", "drrho"):
+        assert sorted(table[(method, "ViT-B-32")]) == sorted(table[(method, "ViT-B-16")]) == [
+            640_000_000, 1_280_000_000, 2_560_000_000, 5_120_000_000]
+        assert sorted(table[(method, "ViT-L-14")]) == [640_000_000, 1_280_000_000, 2_560_000_000]
+    steered = next(s for s in load_grid(SWEEPS / "paper_dfn.yaml").runs if s.method == "drrho")
+    assert (steered.reference.pretrained, steered.reference.model) == ("openai", "ViT-B-32")
+    assert (steered.loss.tau, steered.loss.learn_tau, steered.batch_size) == (0.01, False, 5120)
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "cpu_study.yaml", "smoke.yaml"])
+def test_cpu_grids_compare_both_methods_on_the_same_configurations(name):
+    plan = dry_run(name)
+    assert "executor:" in plan
+    table = runs_by(name)
+    models = {m for _, m in table}
+    for model in models:
+        assert sorted(table[("clip", model)]) == sorted(table[("drrho", model)])
+    if name == "demo.yaml":
+        assert len(models) >= 3 and all(len(set(v)) >= 3 for v in table.values())
