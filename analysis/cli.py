@@ -70,6 +70,13 @@ def add_fit_arguments(parser: argparse.ArgumentParser, *, default_draws: int) ->
     parser.add_argument("--ci", type=float, default=0.95, help="interval level")
 
 
+def fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The fit options this command's parser defines (all of `add_fit_arguments`, or some of them) as keyword
+    arguments of the API (`bootstrap_laws`, `compare_methods`, `paper_figures`, ...): `--bootstrap N` is `draws=N`."""
+    names = {"law": "law", "n": "n", "d": "d", "frontier": "frontier", "draws": "bootstrap", "seed": "seed", "ci": "ci"}
+    return {key: getattr(args, name) for key, name in names.items() if hasattr(args, name)}
+
+
 def run(main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequence[str] | None) -> int:
     """Call `main` and return its status: an InputError becomes `prog: error: ...` and 2, and argparse's
     exits (errors, --help) become their status, so callers in Python get an int either way."""
@@ -95,9 +102,14 @@ def clean(value: Any) -> Any:
     return value
 
 
+def to_json(obj: Any) -> str:
+    """Full-precision JSON (floats printed with repr), NaN/inf as null: what the commands print and write."""
+    return json.dumps(clean(obj), indent=2)
+
+
 def print_json(obj: Any) -> None:
-    """Full-precision JSON (floats printed with repr) on stdout."""
-    print(json.dumps(clean(obj), indent=2))
+    """`to_json` on stdout."""
+    print(to_json(obj))
 
 
 def print_law_rows(rows: Sequence[dict[str, Any]], key: str | None = None) -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from analysis import cli
 from analysis.bootstrap import DRAWS, Bootstrap, BootstrapFit, bootstrap_laws, law_rows, percentile_interval
-from analysis.data import InputError, prepare, read_table, require_columns
+from analysis.data import InputError, prepare, read_table, require_columns, require_values
 from analysis.fit import law_inputs
 from analysis.laws import get_law
 from analysis.select import get_rule
@@ -292,11 +292,7 @@ class Comparison:
 def _levels(df: pd.DataFrame, by: str, baseline: Hashable | None, treatment: Hashable | None):
     require_columns(df, [by])
     levels = list(pd.unique(df[by]))
-    for name in (baseline, treatment):
-        if name is not None and name not in levels:
-            raise InputError(
-                f"{name!r} is not a value of column {by!r} (have: {', '.join(map(str, levels))})"
-            )
+    require_values(by, levels, (baseline, treatment))
     baseline = levels[0] if baseline is None else baseline
     others = [v for v in levels if v != baseline]
     if treatment is None and len(others) != 1:
@@ -452,12 +448,6 @@ def _main(argv: Sequence[str] | None) -> int:
         pair_on=args.pair_on,
         baseline=args.baseline,
         treatment=args.treatment,
-        law=args.law,
-        n=args.n,
-        d=args.d,
-        frontier=args.frontier,
-        draws=args.bootstrap,
-        seed=args.seed,
         targets=parse_targets(args.targets),
         samples=args.samples,
         holdout=args.holdout,
@@ -465,7 +455,7 @@ def _main(argv: Sequence[str] | None) -> int:
         seeds=args.seeds,
         seed_col=args.seed_col,
         y_transform=args.y_transform,
-        ci=args.ci,
+        **cli.fit_options(args),
     )
     summary = comparison.summary()
     if args.json:

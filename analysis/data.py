@@ -7,7 +7,7 @@ and exit with status 2.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,13 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str | None]) -> None:
             raise InputError(f"column {col!r} not found (have: {', '.join(map(str, df.columns))})")
 
 
+def require_values(column: str, have: Sequence[Hashable], wanted: Iterable[Hashable | None]) -> None:
+    """Fail with the first wanted value (None: none asked for) that is not among the values `have` of `column`."""
+    for value in wanted:
+        if value is not None and value not in have:
+            raise InputError(f"{value!r} is not a value of column {column!r} (have: {', '.join(map(str, have))})")
+
+
 def require_positive(
     df: pd.DataFrame, columns: Iterable[str], *, original: pd.DataFrame | None = None, note: str = ""
 ) -> None:
@@ -59,6 +66,13 @@ def require_positive(
                 f"column {col!r} must be positive and numeric for a log fit{note} "
                 f"({int(bad.sum())} bad value(s), first: {shown[col].iloc[int(np.argmax(bad))]})"
             )
+
+
+def transform_y(df: pd.DataFrame, y: str, y_transform: str) -> pd.DataFrame:
+    """Copy of `df` with column y mapped by the named transform (a name the caller has checked)."""
+    out = df.copy()
+    out[y] = Y_TRANSFORMS[y_transform](pd.to_numeric(out[y], errors="coerce"))
+    return out
 
 
 def prepare(
@@ -78,8 +92,7 @@ def prepare(
         raise InputError(f"unknown --y-transform {y_transform!r} (choose {', '.join(Y_TRANSFORMS)})")
     inputs = list(inputs)
     require_columns(df, [x, y, *inputs, *keep])
-    out = df.copy()
-    out[y] = Y_TRANSFORMS[y_transform](pd.to_numeric(out[y], errors="coerce"))
+    out = transform_y(df, y, y_transform)
     note = "" if y_transform == "none" else f" (after --y-transform {y_transform})"
     require_positive(out, dict.fromkeys([x, y, *inputs]), original=df, note=note)
     return out

@@ -8,7 +8,6 @@ Command lines: python -m analysis.figures paper [--out results/paper/figures] [-
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Hashable, Mapping, Sequence
@@ -31,7 +30,7 @@ from analysis.compare import (
     multiplier,
     parse_targets,
 )
-from analysis.data import Y_TRANSFORMS, InputError, prepare, read_table, require_columns
+from analysis.data import InputError, prepare, read_table, require_columns, require_values, transform_y
 from analysis.laws import FittedLaw, get_law
 from analysis.plots import (
     bootstrap_plot,
@@ -71,7 +70,7 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(cli.clean(obj), indent=2) + "\n")
+    path.write_text(cli.to_json(obj) + "\n")
 
 
 def standard_figures(
@@ -223,8 +222,7 @@ def _error_rows(df: pd.DataFrame, x: str, y: str, y_transform: str, keep: Sequen
     checkpoint at zero error must not stop the study, unlike a bad fitted point). `y_transform` is checked
     by `prepare` first."""
     require_columns(df, [x, y, *keep])
-    out = df.copy()
-    out[y] = Y_TRANSFORMS[y_transform](pd.to_numeric(out[y], errors="coerce"))
+    out = transform_y(df, y, y_transform)
     positive = (pd.to_numeric(out[x], errors="coerce") > 0) & (out[y] > 0)
     return out[positive]
 
@@ -458,9 +456,7 @@ def choose_levels(
     if len(levels) < 2:
         shown = ", ".join(map(str, levels)) or "none"
         raise InputError(f"column {by!r} has a single value among the finished runs ({shown}); need two")
-    for name in (baseline, treatment):
-        if name is not None and name not in levels:
-            raise InputError(f"{name!r} is not a value of column {by!r} (have: {', '.join(map(str, levels))})")
+    require_values(by, levels, (baseline, treatment))
     if baseline is None:
         usual = DEFAULT_LEVELS[0]
         baseline = usual if usual in levels and usual != treatment else next(v for v in levels if v != treatment)
@@ -614,6 +610,26 @@ def _checked(step: str, notes: list[str], fn: Any, *args: Any, **kwargs: Any) ->
         return None
 
 
+def _compare(
+    frame: pd.DataFrame, data: StudyData, x: str, y: str, targets: Sequence[float] | None, common: dict[str, Any]
+) -> Comparison:
+    """`compare_methods` of the study's two methods on its configuration key, without the optional checks
+    (`_optional_checks` adds those the sweep supports)."""
+    options = {k: v for k, v in common.items() if k not in ("by", "config")}
+    return compare_methods(
+        frame,
+        x,
+        y,
+        data.by,
+        pair_on=data.config,
+        baseline=data.baseline,
+        treatment=data.treatment,
+        targets=targets,
+        holdout=0,
+        **options,
+    )
+
+
 def _optional_checks(
     comparison: Comparison, frame: pd.DataFrame, data: StudyData, x: str, y: str, common: dict[str, Any]
 ) -> tuple[Comparison, list[str]]:
@@ -652,19 +668,7 @@ def _other_convention(
     other = next(c for c in COMPUTE_CONVENTIONS if c != x)
     if other not in frame:
         return None
-    options = {k: v for k, v in common.items() if k not in ("by", "config")}
-    alt = compare_methods(
-        frame,
-        other,
-        y,
-        data.by,
-        pair_on=data.config,
-        baseline=data.baseline,
-        treatment=data.treatment,
-        targets=comparison.multiplier["target"].to_numpy(),
-        holdout=0,
-        **options,
-    ).summary()
+    alt = _compare(frame, data, other, y, comparison.multiplier["target"].to_numpy(), common).summary()
     return {"x": other, "label": COMPUTE_CONVENTIONS[other], **{k: alt[k] for k in ("laws", "exponent", "multiplier")}}
 
 
@@ -700,18 +704,7 @@ def sweep_study(
     size = next((c for c in ISOFLOP_SIZES if c in data.runs), None)
     frame = prepare(data.runs, x, y, keep=[by, "model", "samples_seen", "run_id", size, *data.config])
     common = {"by": by, "law": law, "frontier": frontier, "draws": draws, "seed": seed, "config": data.config, "ci": ci}
-    comparison = compare_methods(
-        frame,
-        x,
-        y,
-        by,
-        pair_on=data.config,
-        baseline=data.baseline,
-        treatment=data.treatment,
-        targets=targets,
-        holdout=0,
-        **{k: v for k, v in common.items() if k not in ("by", "config")},
-    )
+    comparison = _compare(frame, data, x, y, targets, common)
     comparison, notes = _optional_checks(comparison, frame, data, x, y, common)
     figures = standard_figures(
         frame,
@@ -1021,12 +1014,8 @@ def _study_command(args: Any) -> int:
         treatment=args.treatment,
         final_only=args.final_only,
         pair_on=args.pair_on,
-        draws=args.bootstrap,
-        seed=args.seed,
         targets=parse_targets(args.targets),
-        frontier=args.frontier,
-        law=args.law,
-        ci=args.ci,
+        **cli.fit_options(args),
     )
     print(result.markdown)
     print(f"wrote {out}")
@@ -1034,7 +1023,7 @@ def _study_command(args: Any) -> int:
 
 
 def _paper_command(args: Any) -> int:
-    summary = paper_figures(args.out, data_dir=args.data, draws=args.bootstrap, seed=args.seed)
+    summary = paper_figures(args.out, data_dir=args.data, **cli.fit_options(args))
     for law in summary["laws"]:
         b = law["params"]["b"]
         print(f"{law['level']}: {law['formula']}  b 95% CI [{b['ci'][0]:.4f}, {b['ci'][1]:.4f}]")

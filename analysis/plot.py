@@ -32,16 +32,7 @@ def _need(args: argparse.Namespace, *names: str) -> None:
 
 def _fits_figure(df, args: argparse.Namespace) -> Figure:
     """scaling or residuals: bootstrap fits per --by level, optionally without the largest-compute runs."""
-    common = {
-        "by": args.by,
-        "law": args.law,
-        "n": args.n,
-        "d": args.d,
-        "frontier": args.frontier,
-        "draws": args.bootstrap,
-        "seed": args.seed,
-        "ci": args.ci,
-    }
+    common = {"by": args.by, **cli.fit_options(args)}
     held = None
     if args.holdout > 0:
         result = extrapolation_check(df, args.x, args.y, holdout=args.holdout, **common)
@@ -56,19 +47,7 @@ def _fits_figure(df, args: argparse.Namespace) -> Figure:
 def _comparison_figure(df, args: argparse.Namespace) -> Figure:
     _need(args, "by")
     comparison = compare_methods(
-        df,
-        args.x,
-        args.y,
-        args.by,
-        law=args.law,
-        n=args.n,
-        d=args.d,
-        frontier=args.frontier,
-        draws=args.bootstrap,
-        seed=args.seed,
-        targets=parse_targets(args.targets),
-        holdout=0,
-        ci=args.ci,
+        df, args.x, args.y, args.by, targets=parse_targets(args.targets), holdout=0, **cli.fit_options(args)
     )
     if args.kind == "multiplier":
         return plots.multiplier_plot(comparison.curve, comparison.multiplier)

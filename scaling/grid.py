@@ -202,7 +202,7 @@ class Executor(Resources):
 
 
 class Analysis(Strict):
-    """What to fit and plot when the sweep completes (passed to analysis.figures.study_figures)."""
+    """What to fit and plot when the sweep completes (passed to analysis.figures.sweep_study)."""
 
     x: str = "compute"
     y: str | None = Field(None, description="default: the first zeroshot_error.* column")
@@ -210,7 +210,7 @@ class Analysis(Strict):
     frontier: str = "running-min"
     bootstrap: int | None = Field(None, ge=0, description="bootstrap draws (default: analysis' own)")
     law: str = "power"
-    options: dict[str, Any] = Field({}, description="further study_figures keyword arguments")
+    options: dict[str, Any] = Field({}, description="further sweep_study keyword arguments")
 
 
 AxisValues = Annotated[list[Any], Field(min_length=1)]

@@ -11,7 +11,6 @@ plotted. State lives in `<out>/sweep.json` and `<out>/runs/<run_id>/record.json`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -35,28 +34,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def pair_columns(grid: Grid) -> list[str]:
-    """Record columns that identify one configuration across methods: the grid's axes (but method and seed;
-    a spec's samples_seen is the records' samples_total) and the evaluation point (samples_seen)."""
-    axes = [*grid.axes, *(key for group in grid.zip for key in group)]
-    return [
-        *("samples_total" if a == "samples_seen" else a for a in axes if a not in ("method", "seed")),
-        "samples_seen",
-    ]
-
-
 def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
-    """Fit and plot what the grid's analysis block asks for, on the grid's finished runs (references left out).
-
-    The one place that calls analysis.figures.study_figures, so following its final signature is a small edit."""
+    """Fit and plot what the grid's analysis block asks for, on the grid's finished runs: the final evaluation
+    of each run, references set aside (analysis.figures.sweep_study). Prints the markdown summary."""
     settings = grid.analysis
     if settings is None:
         return None
-    try:
-        from analysis.figures import study_figures
-    except ImportError as err:
-        print(f"analysis: skipped, analysis.figures is not available ({err})")
-        return None
+    from analysis.data import InputError
+    from analysis.figures import sweep_study
     from scaling.records import load
 
     frame = load(out, status="done")
@@ -65,16 +50,17 @@ def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
     if frame.empty or y is None:
         print("analysis: skipped, no finished runs with a zero-shot error column (set analysis.y)")
         return None
-    options = {"law": settings.law, "frontier": settings.frontier, "pair_on": pair_columns(grid), **settings.options}
+    options = {"law": settings.law, "frontier": settings.frontier, **settings.options}
     if settings.bootstrap is not None:
         options["draws"] = settings.bootstrap
     try:
-        summary = study_figures(frame, x=settings.x, y=y, by=settings.by, out=out / "figures", **options)
-    except Exception as err:  # a fit that fails must not hide that the sweep itself finished
-        print(f"analysis: failed ({type(err).__name__}: {err})")
+        study = sweep_study(frame, x=settings.x, y=y, by=settings.by, out=out / "figures", **options)
+    except InputError as err:  # e.g. one method finished so far: the sweep itself still finished
+        print(f"analysis: skipped ({err})")
         return None
-    print("analysis:", json.dumps(summary, indent=1, default=str))
-    return summary
+    print(study.markdown)
+    print(f"figures and summary: {out / 'figures'}")
+    return study.summary
 
 
 @exits_cleanly

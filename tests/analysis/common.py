@@ -9,6 +9,9 @@ REPO = Path(__file__).resolve().parents[2]
 PAPER_DATA = REPO / "results" / "paper" / "data"
 PAPER_CSV = PAPER_DATA / "drrho_scaling_imagenet.csv"
 PAPER_COLUMNS = {"x": "compute_gflops", "y": "imagenet_top1", "y_transform": "error-from-acc-pct"}
+# The same table and columns as command-line arguments (without and with the y transform).
+PAPER_XY_ARGS = (str(PAPER_CSV), "--x", PAPER_COLUMNS["x"], "--y", PAPER_COLUMNS["y"])
+PAPER_ARGS = (*PAPER_XY_ARGS, "--y-transform", PAPER_COLUMNS["y_transform"])
 
 
 def two_method_grid(seed: int = 0, noise: float = 0.01, seeds: int = 1) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from analysis.bootstrap import bootstrap_laws
 from analysis.compare import compare_methods, extrapolation_check, main, multiplier
 from analysis.data import InputError
 
-from .common import PAPER_COLUMNS, PAPER_CSV, two_method_grid
+from .common import PAPER_ARGS, PAPER_COLUMNS, two_method_grid
 
 TARGETS = (0.35, 0.30, 0.25, 0.20)
 
@@ -114,17 +114,7 @@ def test_comparison_errors():
 
 
 def test_cli_json_and_errors(capsys):
-    base = [
-        str(PAPER_CSV),
-        "--x",
-        "compute_gflops",
-        "--y",
-        "imagenet_top1",
-        "--y-transform",
-        "error-from-acc-pct",
-        "--by",
-        "method",
-    ]
+    base = [*PAPER_ARGS, "--by", "method"]
     assert main([*base, "--targets", "0.35,0.30", "--bootstrap", "500", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert [row["target"] for row in summary["multiplier"]] == [0.35, 0.30]

@@ -12,7 +12,7 @@ from analysis.data import InputError
 from analysis.fit import fit_arrays, fit_groups, fit_law, huber_objective, main
 from analysis.laws import get_law
 
-from .common import PAPER_COLUMNS, PAPER_CSV, REPO
+from .common import PAPER_ARGS, PAPER_COLUMNS, PAPER_XY_ARGS, REPO
 
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # published, rounded
 BESIROGLU = {"E": 1.8172, "A": 477.83, "B": 2143.40, "alpha": 0.3473, "beta": 0.3672}  # corrected fit
@@ -150,7 +150,7 @@ def test_bad_inputs_raise_input_errors(paper):
 
 
 def run_cli(capsys, *args):
-    code = main([str(PAPER_CSV), "--x", "compute_gflops", "--y", "imagenet_top1", *args])
+    code = main([*PAPER_XY_ARGS, *args])
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -191,19 +191,7 @@ def test_cli_unreadable_csv(capsys, tmp_path):
 
 def test_module_entry_point_runs():
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "analysis.fit",
-            str(PAPER_CSV),
-            "--x",
-            "compute_gflops",
-            "--y",
-            "imagenet_top1",
-            "--y-transform",
-            "error-from-acc-pct",
-            "--json",
-        ],
+        [sys.executable, "-m", "analysis.fit", *PAPER_ARGS, "--json"],
         cwd=REPO,
         capture_output=True,
         text=True,

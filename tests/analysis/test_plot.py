@@ -4,17 +4,7 @@ import pytest
 
 from analysis.plot import main
 
-from .common import PAPER_CSV
-
-BASE = [
-    str(PAPER_CSV),
-    "--x",
-    "compute_gflops",
-    "--y",
-    "imagenet_top1",
-    "--y-transform",
-    "error-from-acc-pct",
-]
+from .common import PAPER_ARGS
 
 
 @pytest.mark.parametrize(
@@ -26,15 +16,15 @@ BASE = [
 )
 def test_plot_writes_png_and_pdf(tmp_path, capsys, extra):
     out = tmp_path / "figure"
-    assert main([*BASE, "--out", str(out), "--bootstrap", "100", *extra]) == 0
+    assert main([*PAPER_ARGS, "--out", str(out), "--bootstrap", "100", *extra]) == 0
     assert capsys.readouterr().out.split() == [str(out) + ".png", str(out) + ".pdf"]
     assert out.with_suffix(".png").stat().st_size > 1000
 
 
 def test_plot_errors(tmp_path, capsys):
-    assert main([*BASE, "--out", str(tmp_path / "f"), "--kind", "isoflop"]) == 2
+    assert main([*PAPER_ARGS, "--out", str(tmp_path / "f"), "--kind", "isoflop"]) == 2
     assert "--kind isoflop needs --size" in capsys.readouterr().err
-    assert main([*BASE, "--out", str(tmp_path / "f"), "--kind", "multiplier"]) == 2
+    assert main([*PAPER_ARGS, "--out", str(tmp_path / "f"), "--kind", "multiplier"]) == 2
     assert "needs --by" in capsys.readouterr().err
-    assert main([*BASE, "--out", str(tmp_path / "f"), "--marker", "archx"]) == 2
+    assert main([*PAPER_ARGS, "--out", str(tmp_path / "f"), "--marker", "archx"]) == 2
     assert "column 'archx' not found" in capsys.readouterr().err

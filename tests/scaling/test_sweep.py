@@ -13,7 +13,7 @@ from scaling.executors import local_slots, resolve_kind, slurm_available
 from scaling.grid import Executor, load_grid
 from scaling.plan import SweepFile, build_tasks
 from scaling.records import load, read_record, run_dir
-from scaling.sweep import analyse, pair_columns
+from scaling.sweep import analyse
 
 from .conftest import SMOKE, cli, job_ids
 
@@ -82,13 +82,16 @@ def test_local_slots_split_the_cores():
     assert local_slots(Executor(), "debug") == (1, 1)
 
 
-def test_analysis_is_skipped_with_a_message_when_unavailable(
-    local_smoke: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+def test_the_analysis_block_fits_the_finished_runs_and_writes_the_figures(
+    local_smoke: Path, capsys: pytest.CaptureFixture
 ):
-    grid = load_grid(SMOKE, ["analysis.x=compute"])
-    monkeypatch.setitem(sys.modules, "analysis.figures", None)  # as if the module did not exist yet
-    assert analyse(grid.grid, local_smoke, {"any"}) is None
-    assert "analysis: skipped, analysis.figures is not available" in capsys.readouterr().out
+    expansion = load_grid(SMOKE, ["analysis.x=compute_target", "analysis.bootstrap=50"])
+    summary = analyse(expansion.grid, local_smoke, {spec.run_id for spec in expansion.runs})
+    printed = capsys.readouterr().out
+    assert summary is not None, printed
+    assert {law["level"] for law in summary["laws"]} == {"clip", "drrho"}
+    assert (local_smoke / "figures" / "summary.md").exists()
+    assert f"figures and summary: {local_smoke / 'figures'}" in printed
 
 
 def test_sweep_json_holds_the_plan_and_the_jobs(local_smoke: Path):
@@ -109,7 +112,3 @@ def test_the_dag_caches_once_per_pool_and_online_runs_wait_for_the_reference():
     assert {t.after for t in online if t.role == "run"} == {(), (reference.id,)}
 
 
-def test_analysis_pairs_methods_on_the_grid_axes_and_the_evaluation_point():
-    assert pair_columns(load_grid(SMOKE).grid) == ["model", "samples_seen"]
-    with_axes = load_grid(SMOKE, ["axes.samples_seen=[512,1024]", "axes.seed=[0,1]"]).grid
-    assert pair_columns(with_axes) == ["model", "samples_total", "samples_seen"]
