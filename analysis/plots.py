@@ -282,7 +282,8 @@ def isoflop_plot(points: pd.DataFrame, *, size_label: str = "model size") -> Fig
         ax.set_xlabel(size_label)
         ax.set_ylabel("error")
         ax.set_title("isoFLOP" + ("" if level is None else f": {level}"), fontsize=9)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     return fig
 
 
@@ -327,7 +328,9 @@ def bootstrap_plot(
     a, b = bs.fits[baseline], bs.fits[treatment]
     delta = b.exponent() - a.exponent()
     sns.histplot(delta[np.isfinite(delta)], ax=axes[0], bins=60, color="grey", stat="density")
-    axes[0].set_xlim(*np.nanquantile(delta, [0.002, 0.998]))
+    lo, hi = np.nanquantile(delta, [0.002, 0.998])
+    if hi > lo:  # a degenerate bootstrap (every draw the same) keeps matplotlib's own limits
+        axes[0].set_xlim(lo, hi)
     axes[0].axvline(0, color="black", lw=0.8)
     axes[0].set_xlabel(f"exponent({treatment}) − exponent({baseline})")
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,6 +31,9 @@ from scaling.losses import build_loss
 from scaling.models import build_model, context_length, model_stats
 from scaling.records import read_record, run_dir, write_json_atomic
 from scaling.spec import RunSpec
+
+if TYPE_CHECKING:
+    from scaling.reference import Reference
 
 CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "model.pt"
@@ -181,17 +185,24 @@ class Run:
         self.model.logit_scale.requires_grad_(bool(spec.loss.learn_tau))
         self.stats = model_stats(spec.model, self.source.tokenizer.vocab_size)
         self.loss = build_loss(spec.method, spec.loss, len(self.source), self.world.rank, self.world.world_size)
-        self.reference = None
-        if spec.reference is not None:
-            from scaling.reference import load_reference
-
-            self.reference = load_reference(spec.reference, Path(out), spec.data, progress, self.device)
+        self.reference = None if spec.reference is None else self._load_reference(spec, Path(out), progress)
         self.optimizer = make_optimizer(self.model, spec)
         self.state = State()
         self.eval_data = eval_batch(spec.data, context_length(spec.model))
         self.tasks = zero_shot_tasks(spec.data)
         self.env = environment(self.world)
         self.between_steps = False
+
+    def _load_reference(self, spec: RunSpec, out: Path, progress: bool) -> Reference:
+        """The main rank builds a missing embedding cache while the others wait, then they read it: one writer."""
+        from scaling.reference import load_reference
+
+        if not self.world.is_main:
+            barrier(self.world)
+        reference = load_reference(spec.reference, out, spec.data, progress and self.world.is_main, self.device)
+        if self.world.is_main:
+            barrier(self.world)
+        return reference
 
     # -- persistence ---------------------------------------------------------------------------------
     def save_checkpoint(self) -> None:

@@ -53,8 +53,9 @@ class DataSpec(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _synthetic_pool_default(cls, values: Any) -> Any:
-        if isinstance(values, dict) and values.get("source", "synthetic") == "synthetic":
-            values = {**values, "pool_size": values.get("pool_size") or SYNTHETIC_POOL}
+        synthetic = isinstance(values, dict) and values.get("source", "synthetic") == "synthetic"
+        if synthetic and values.get("pool_size") is None:
+            values = {**values, "pool_size": SYNTHETIC_POOL}
         return values
 
     @model_validator(mode="after")
@@ -62,7 +63,7 @@ class DataSpec(Frozen):
         if self.source != "synthetic" and not self.path:
             raise ValueError(f"data.path is required for source {self.source!r}")
         if self.source != "synthetic" and self.caption_noise:
-            raise ValueError("data.caption_noise applies to synthetic data only")
+            raise ValueError(f"data.caption_noise: only synthetic data can be corrupted (source is {self.source})")
         return self
 
 

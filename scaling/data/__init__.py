@@ -48,10 +48,6 @@ def build_source(spec: DataSpec, context_length: int = 32) -> Source:
             image_size=spec.image_size,
             context_length=context_length,
         )
-    if spec.caption_noise:
-        raise ConfigError(
-            f"data.caption_noise: only synthetic data can be corrupted (source is {spec.source})"
-        )
     return RealSource(
         spec.source,
         spec.path,

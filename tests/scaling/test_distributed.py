@@ -24,13 +24,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _rank0_error(stderr: str) -> str:
+    """torchrun interleaves the ranks' tracebacks; the first rank's own error is the useful one."""
+    lines = [line for line in stderr.splitlines() if line.startswith("[rank0]")]
+    return "\n" + "\n".join(lines[-15:])
+
+
 def _train(config, out, nproc: int) -> None:
     launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
                 f"--master_port={_free_port()}"] if nproc > 1 else [sys.executable]
     cmd = [*launcher, "-m", "scaling.train", str(config), "--out", str(out), "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:] + _rank0_error(proc.stderr)
 
 
 @pytest.mark.slow

@@ -64,7 +64,8 @@ def test_a_run_writes_a_complete_record_and_a_tidy_table(tmp_path):
 
 
 def test_training_learns_colour_within_a_hundred_steps(tmp_path):
-    spec = parse_spec({**TINY, "samples_seen": 64 * 120, "batch_size": 64, "data": {"pool_size": 4000, "eval_size": 256}})
+    data = {"pool_size": 4000, "eval_size": 256}
+    spec = parse_spec({**TINY, "samples_seen": 64 * 120, "batch_size": 64, "data": data})
     first, *_, last = run(spec, tmp_path, progress=False)["evals"]
     assert last["val_loss"] < first["val_loss"] - 0.5
     assert last["zeroshot_error"]["colour"] < 0.5 < first["zeroshot_error"]["colour"]  # chance is 7/8

@@ -34,6 +34,7 @@ def test_drrho_defaults_follow_the_official_recipe():
         ({"optimiser": {}}, "optimiser"),
         ({"data": {"pool_size": 0}}, "data.pool_size"),
         ({"data": {"source": "csv"}}, "data.path"),
+        ({"data": {"source": "csv", "path": "x.csv", "caption_noise": 0.1}}, "data.caption_noise"),
     ],
 )
 def test_bad_input_names_the_field(change, field):
@@ -50,7 +51,7 @@ def test_overrides_keep_yaml_types(tmp_path):
 
 def test_cli_rejects_bad_input_with_one_line_and_exit_2(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("model: w32-l1\nbatch_size: 4096\n")
+    path.write_text("model: w32-l1\nbatch_size: 40000\n")
     proc = subprocess.run(
         [sys.executable, "-m", "scaling.train", str(path)], capture_output=True, text=True, cwd=tmp_path
     )

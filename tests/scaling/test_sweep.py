@@ -85,7 +85,7 @@ def test_local_slots_split_the_cores():
 def test_the_analysis_block_fits_the_finished_runs_and_writes_the_figures(
     local_smoke: Path, capsys: pytest.CaptureFixture
 ):
-    expansion = load_grid(SMOKE, ["analysis.x=compute_target", "analysis.bootstrap=50"])
+    expansion = load_grid(SMOKE, ["analysis.x=compute_target", "analysis.frontier=all", "analysis.bootstrap=50"])
     summary = analyse(expansion.grid, local_smoke, {spec.run_id for spec in expansion.runs})
     printed = capsys.readouterr().out
     assert summary is not None, printed

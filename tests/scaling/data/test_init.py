@@ -51,8 +51,3 @@ def test_real_eval_set_is_the_first_eval_size_samples(shards):
         ConfigError, match=r"data\.eval_size: 7 samples requested but data\.eval_path has only 6"
     ):
         eval_batch(spec.model_copy(update={"eval_size": 7}))
-
-
-def test_caption_noise_is_refused_for_real_data(shards):
-    with pytest.raises(ConfigError, match=r"^data\.caption_noise"):
-        build_source(DataSpec(source="webdataset", path=shards, pool_size=None, caption_noise=0.1))
