@@ -689,15 +689,18 @@ def sweep_study(
     frontier: str = "running-min",
     law: str = "power",
     ci: float = 0.95,
+    records_dir: str | Path | None = None,
 ) -> SweepStudy:
     """Compare two methods of a sweep (a directory of records, or `scaling.records.load` output): laws with
     paired bootstrap intervals, Δexponent, k(E*) at 3 targets inside the data (or `targets`) under both
     compute conventions, paired error ratio, data efficiency, extrapolation and leave-one-model-out checks.
 
     Figures: marker = model, marker area = samples seen, isoFLOP over non-embedding parameters, learning
-    curves from every evaluation. With `out`, writes the figures, summary.json and summary.md there."""
+    curves from every evaluation. With `out`, writes the figures, summary.json and summary.md there.
+    `records_dir` names where a DataFrame `source` came from, so the references' own metrics are read there."""
     records = source if isinstance(source, pd.DataFrame) else load_records(source)
-    label = "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+    root = records_dir if isinstance(source, pd.DataFrame) else source
+    label = "DataFrame" if root is None else str(root)
     data = prepare_study(
         records, by=by, baseline=baseline, treatment=treatment, final_only=final_only, pair_on=pair_on, source=label
     )
@@ -730,7 +733,7 @@ def sweep_study(
             ),
             "note": COMPUTE_NOTE,
         },
-        "references": _reference_summary(source, data, y),
+        "references": [] if root is None else _reference_summary(root, data, y),
         "figures": {},
     }
     if out is not None:
@@ -743,10 +746,8 @@ def sweep_study(
     return SweepStudy(data, comparison, figures, cli.clean(summary), markdown)
 
 
-def _reference_summary(source: Any, data: StudyData, y: str) -> list[dict[str, Any]]:
+def _reference_summary(source: str | Path, data: StudyData, y: str) -> list[dict[str, Any]]:
     """Each reference's own y (from the steered records) beside the best final y of each method."""
-    if isinstance(source, pd.DataFrame):
-        return []
     table = reference_table(source)
     best = data.runs.groupby(data.by)[y].min()
     return [

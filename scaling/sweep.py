@@ -54,7 +54,7 @@ def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
     if settings.bootstrap is not None:
         options["draws"] = settings.bootstrap
     try:
-        study = sweep_study(frame, x=settings.x, y=y, by=settings.by, out=out / "figures", **options)
+        study = sweep_study(frame, x=settings.x, y=y, by=settings.by, out=out / "figures", records_dir=out, **options)
     except InputError as err:  # e.g. one method finished so far: the sweep itself still finished
         print(f"analysis: skipped ({err})")
         return None
@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not pending:
         print("nothing to run")
+        if not active:  # a finished sweep: show its comparison again
+            analyse(grid, out, run_ids)
         return 0
     failures = execute(sweep, pending, active, LiveDisplay)
     if kind == "slurm":
