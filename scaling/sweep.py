@@ -54,7 +54,9 @@ def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
     if settings.bootstrap is not None:
         options["draws"] = settings.bootstrap
     try:
-        study = sweep_study(frame, x=settings.x, y=y, by=settings.by, out=out / "figures", records_dir=out, **options)
+        study = sweep_study(
+            frame, x=settings.x, y=y, by=settings.by, out=out / "figures", records_dir=Path(grid.out), **options
+        )
     except InputError as err:  # e.g. one method finished so far: the sweep itself still finished
         print(f"analysis: skipped ({err})")
         return None

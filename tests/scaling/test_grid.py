@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -130,8 +129,8 @@ def test_cli_reports_one_line_exit_2_and_writes_nothing(tmp_path: Path):
     assert result.stdout == "" and not out.exists()
 
 
-def test_ten_thousand_points_expand_quickly(tmp_path: Path):
-    """The goal is < 2 s (bench/sweep_scale.py measures it); the bound here leaves room for a busy CI machine."""
+def test_ten_thousand_points_expand_to_distinct_runs(tmp_path: Path):
+    """A 10,000-point grid expands to 10,000 distinct run ids (its speed goal lives in bench/sweep_scale.py)."""
     grid = tmp_path / "big.yaml"
     grid.write_text(
         """name: big
@@ -148,8 +147,5 @@ methods:
   drrho: {reference: {train: {model: w64-l2, samples_seen: 8000, data: {seed: 1, pool_size: 4000}}}}
 """
     )
-    start = time.perf_counter()
     expansion = load_grid(grid)
-    elapsed = time.perf_counter() - start
-    assert len(expansion.runs) == 10_000
-    assert elapsed < 5.0, f"{elapsed:.2f} s"
+    assert len(expansion.runs) == len({spec.run_id for spec in expansion.runs}) == 10_000

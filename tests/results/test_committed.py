@@ -1,0 +1,58 @@
+"""The committed results are what their commands regenerate: every number of the summaries, from the records
+and the paper's CSVs alone (figures are drawn from the same numbers)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analysis.figures import paper_figures
+from scaling.grid import load_grid
+from scaling.plan import build_tasks
+from scaling.sweep import analyse
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "results"
+NOT_NUMBERS = {"figures", "source"}  # where the files went and which directory they came from
+
+
+def same(ours: Any, committed: Any, where: str = "") -> None:
+    """Equal structure and strings; numbers within float noise (another BLAS may round differently)."""
+    if isinstance(committed, dict):
+        assert isinstance(ours, dict) and set(ours) == set(committed), where
+        for key in committed.keys() - NOT_NUMBERS:
+            same(ours[key], committed[key], f"{where}.{key}")
+    elif isinstance(committed, list):
+        assert isinstance(ours, list) and len(ours) == len(committed), where
+        for i, (a, b) in enumerate(zip(ours, committed, strict=True)):
+            same(a, b, f"{where}[{i}]")
+    elif isinstance(committed, float):
+        assert math.isclose(ours, committed, rel_tol=1e-6, abs_tol=1e-12) or ours == committed, where
+    else:
+        assert ours == committed, where
+
+
+def test_the_paper_summary_is_what_figures_paper_writes(tmp_path: Path):
+    paper_figures(tmp_path, data_dir=RESULTS / "paper" / "data")
+    name = "imagenet_summary.json"
+    same(json.loads((tmp_path / name).read_text()), json.loads((RESULTS / "paper" / "figures" / name).read_text()))
+    for name in ("baselines.md", "imagenet_selection_sensitivity.md"):
+        assert (tmp_path / name).read_text() == (RESULTS / "paper" / "figures" / name).read_text()
+
+
+@pytest.mark.slow
+def test_the_cpu_study_summary_is_what_its_sweep_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    shutil.copytree(RESULTS / "cpu_study" / "runs", tmp_path / "results" / "cpu_study" / "runs")
+    monkeypatch.chdir(tmp_path)  # the grid's out is relative: results/cpu_study
+    expansion = load_grid(REPO / "sweeps" / "cpu_study.yaml")
+    run_ids = {task.id for task in build_tasks(expansion) if task.role == "run"}
+    analyse(expansion.grid, Path(expansion.grid.out).resolve(), run_ids)
+    figures = Path("results/cpu_study/figures")
+    committed = RESULTS / "cpu_study" / "figures"
+    same(json.loads((figures / "summary.json").read_text()), json.loads((committed / "summary.json").read_text()))
+    assert (figures / "summary.md").read_text() == (committed / "summary.md").read_text()
