@@ -86,9 +86,18 @@ def _wait_for(path: Path, proc: subprocess.Popen, newer_than: float, timeout: fl
         time.sleep(0.02)
 
 
+STEERED = {  # DRRho with memory (γ < 1): its u tables must come back from the checkpoint too
+    "method": "drrho",
+    "loss": {"gamma": 0.5, "gamma_decay_epochs": 1},
+    "reference": {"run": {**TINY, "samples_seen": 32 * 8, "data": {**TINY["data"], "seed": 3}}, "mode": "cache"},
+}
+
+
 @pytest.mark.slow
-def test_sigkill_at_any_moment_resumes_to_the_same_result(tmp_path):
-    spec = parse_spec({**TINY, "samples_seen": 32 * 90, "eval": {"points": 4}})
+@pytest.mark.parametrize("method", ["clip", "drrho"])
+def test_sigkill_at_any_moment_resumes_to_the_same_result(tmp_path, method):
+    steered = STEERED if method == "drrho" else {}
+    spec = parse_spec({**TINY, "samples_seen": 32 * 90, "eval": {"points": 4}, **steered})
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
     reference = tmp_path / "uninterrupted"
