@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from scaling.data import build_source, eval_batch, zero_shot_tasks
 from scaling.errors import ConfigError
 from scaling.evaluate import evaluate, zero_shot_errors
 from scaling.models import build_model, context_length, model_stats
-from scaling.records import read_record, run_dir, write_json_atomic
+from scaling.records import read_record, run_dir, write_atomic, write_json_atomic
 from scaling.spec import DataSpec, ReferenceSpec
 
 SHARD_ROWS = 16_384
@@ -205,7 +204,8 @@ def ensure_cache(ref: LoadedReference, source, out: Path, progress: bool = True)
     for shard, start in enumerate(tqdm(starts, desc="reference cache", unit="shard", disable=not progress)):
         path = directory / f"{shard:05d}.npy"
         if not path.exists():
-            _save_npy_atomic(path, _embed(ref, source, np.arange(start, min(start + SHARD_ROWS, n))))
+            rows = _embed(ref, source, np.arange(start, min(start + SHARD_ROWS, n)))
+            write_atomic(path, lambda f, rows=rows: np.save(f, rows))
     manifest = {
         "reference": {"name": ref.name, "checksum": ref.checksum, "arch": ref.arch},
         "data": source.describe(),
@@ -244,18 +244,6 @@ def _embed(ref: LoadedReference, source, indices: np.ndarray) -> np.ndarray:
         img, txt = embed(ref, source, indices[i : i + ENCODE_BATCH])
         rows.append(torch.stack([img, txt], dim=1).cpu().numpy().astype(np.float16))
     return np.concatenate(rows)
-
-
-def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """A temp name per process: two writers of the same shard (identical bytes) never share a half file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class Reference:

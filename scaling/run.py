@@ -9,7 +9,6 @@ evaluations so far, and resuming replays exactly what an uninterrupted run would
 from __future__ import annotations
 
 import math
-import os
 import platform
 import subprocess
 import time
@@ -29,7 +28,7 @@ from scaling.errors import ConfigError
 from scaling.evaluate import evaluate
 from scaling.losses import build_loss
 from scaling.models import build_model, context_length, model_stats
-from scaling.records import read_record, run_dir, write_json_atomic
+from scaling.records import read_record, run_dir, write_atomic, write_json_atomic
 from scaling.spec import RunSpec
 
 if TYPE_CHECKING:
@@ -215,7 +214,7 @@ class Run:
             "rng": torch.get_rng_state(),
             "state": self.state.__dict__,
         }
-        _torch_save_atomic(blob, self.dir / CHECKPOINT)
+        write_atomic(self.dir / CHECKPOINT, lambda f: torch.save(blob, f))
 
     def restore(self) -> bool:
         path = self.dir / CHECKPOINT
@@ -320,7 +319,7 @@ class Run:
             self.write_record("failed", error=f"{type(err).__name__}: {err}".splitlines()[0])
             raise
         if self.world.is_main:
-            _torch_save_atomic(self.model.state_dict(), self.dir / WEIGHTS)
+            write_atomic(self.dir / WEIGHTS, lambda f: torch.save(self.model.state_dict(), f))
         self.write_record("done")
         if self.world.is_main:
             (self.dir / CHECKPOINT).unlink(missing_ok=True)
@@ -375,16 +374,6 @@ class Run:
         if self.checkpoint_every_steps and steps_since >= self.checkpoint_every_steps:
             return True
         return time.monotonic() - last_save >= self.checkpoint_every_s
-
-
-def _torch_save_atomic(obj, path: Path) -> None:
-    """torch.save to a temp file in the same directory, fsync, rename: a kill never leaves half a checkpoint."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def run(spec: RunSpec, out: str | Path, **options) -> dict:
