@@ -310,8 +310,10 @@ class Run:
         if existing is not None and existing.get("status") == "done":
             return existing
         self.dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.dir.glob(".*.tmp"):  # a kill between write and rename leaves one; the rename never came
-            stale.unlink(missing_ok=True)
+        if self.world.is_main:  # a kill between write and rename leaves a temp file; only the writer may sweep them
+            for stale in self.dir.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+        barrier(self.world)
         self.restore()
         try:
             self._loop()
