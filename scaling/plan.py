@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from scaling.grid import Executor, Expansion
+from scaling.grid import CPU_GFLOPS, GPU_GFLOPS, Executor, Expansion
 from scaling.records import is_done, read_record, write_json_atomic
 from scaling.spec import DataSpec, ReferenceSpec, RunSpec
 
@@ -203,7 +203,8 @@ class Plan:
         left_out = f" ({unknown} task(s) of unknown size left out: set data.pool_size)" if unknown else ""
         return [
             f"  compute to run: {flops:.3g} FLOPs; estimate: {estimate or 'nothing to run'}{left_out}",
-            "  (throughput is an assumption: executor.throughput_gflops, default CPU 100, GPU 50000 GFLOP/s per run)",
+            "  (throughput is an assumption: executor.throughput_gflops, "
+            f"default CPU {CPU_GFLOPS:g}, GPU {GPU_GFLOPS:g} GFLOP/s per run)",
         ]
 
     def executor_line(self) -> str:
