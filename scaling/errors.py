@@ -20,10 +20,13 @@ class ConfigError(ValueError):
 def describe_validation_error(err: pydantic.ValidationError, prefix: str = "") -> str:
     """The first pydantic error as one line: 'field.path: message (got value)'."""
     first = err.errors()[0]
-    path = ".".join(str(p) for p in first["loc"]) or "(root)"
+    message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:  # a whole-spec check, whose message starts with the field it is about
+        return f"{prefix}{message}"
+    path = ".".join(str(p) for p in first["loc"])
     got = first.get("input")
     shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-    return f"{prefix}{path}: {first['msg']}{shown}"
+    return f"{prefix}{path}: {message}{shown}"
 
 
 def exits_cleanly(main: Callable[..., T]) -> Callable[..., T]:
