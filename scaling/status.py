@@ -51,12 +51,21 @@ def progress(out: Path, task: Task) -> str:
         return f"{evals[-1]['step']}/{task.spec.steps}" if evals else ""
 
 
+def served(sweep: SweepFile, cache: Task) -> bool:
+    """A cache whose steered runs are all done has done its work, even if its files were deleted since
+    (a committed study keeps records, not caches); the sweep would not rebuild it either."""
+    steered = [t for t in sweep.tasks if cache.id in t.after]
+    return bool(steered) and all(task_done(sweep.out, t) for t in steered)
+
+
 def task_status(sweep: SweepFile, task: Task, info: JobInfo | None) -> TaskStatus:
     out = sweep.out
     ref = sweep.last_job(task.id)
     job_id = ref["job_id"] if ref else ""
     if task_done(out, task):
         return TaskStatus(task, "done", job_id=job_id)
+    if task.role == "cache" and served(sweep, task):
+        return TaskStatus(task, "done", "files removed; every run it steers is done", job_id)
     record = read_record(run_dir(out, task.id)) if task.spec is not None else None
     if info is None:
         if record and record.get("status") == "failed":

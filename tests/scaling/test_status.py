@@ -53,6 +53,20 @@ def test_records_win_over_the_scheduler(sweep: SweepFile):
     assert task_status(sweep, task, JobInfo("FAILED", False)).state == "done"
 
 
+def test_a_deleted_cache_is_done_once_every_run_it_steers_is_done(sweep: SweepFile):
+    cache = next(t for t in sweep.tasks if t.role == "cache")
+    steered = [t for t in sweep.tasks if cache.id in t.after]
+    sweep.add_job(cache.id, "123_0", "slurm")
+    ended = JobInfo("COMPLETED", False)
+    assert task_status(sweep, cache, ended).state == "failed"  # no cache files, runs still to do
+    for task in steered:
+        directory = sweep.out / "runs" / task.id
+        directory.mkdir(parents=True)
+        (directory / "record.json").write_text(json.dumps({"status": "done"}))
+    status = task_status(sweep, cache, ended)
+    assert (status.state, status.detail) == ("done", "files removed; every run it steers is done")
+
+
 def test_progress_comes_from_the_heartbeat_else_the_last_evaluation(sweep: SweepFile):
     task = sweep.tasks[-1]
     directory = sweep.out / "runs" / task.id
