@@ -17,16 +17,21 @@ class ConfigError(ValueError):
     """Bad input from the user: a spec field, a YAML key, a missing file. The message names the field."""
 
 
+def pydantic_message(error: dict) -> str:
+    """One pydantic error's message without its 'Value error, ' prefix, with the offending value if scalar."""
+    message = error["msg"].removeprefix("Value error, ")
+    got = error.get("input")
+    if isinstance(got, dict | list) or got is None or error["type"].startswith("missing"):
+        return message
+    return f"{message} (got {got!r})"
+
+
 def describe_validation_error(err: pydantic.ValidationError, prefix: str = "") -> str:
     """The first pydantic error as one line: 'field.path: message (got value)'."""
     first = err.errors()[0]
-    message = first["msg"].removeprefix("Value error, ")
     if not first["loc"]:  # a whole-spec check, whose message starts with the field it is about
-        return f"{prefix}{message}"
-    path = ".".join(str(p) for p in first["loc"])
-    got = first.get("input")
-    shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-    return f"{prefix}{path}: {message}{shown}"
+        return f"{prefix}{pydantic_message(first)}"
+    return f"{prefix}{'.'.join(str(p) for p in first['loc'])}: {pydantic_message(first)}"
 
 
 def exits_cleanly(main: Callable[..., T]) -> Callable[..., T]:

@@ -26,7 +26,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scaling.errors import ConfigError
+from scaling.errors import ConfigError, pydantic_message
 from scaling.spec import LossSpec, Method, ReferenceSpec, RunSpec, apply_override
 
 GridPath = tuple[str | int, ...]
@@ -290,12 +290,7 @@ def _message(error: dict, cls: type[BaseModel], rel: GridPath) -> str:
     if error["type"] == "extra_forbidden":
         parent = model_at(cls, rel[:-1])
         return unknown_key(str(rel[-1]), list(parent.model_fields) if parent else [])
-    message = error["msg"].removeprefix("Value error, ")
-    got = error.get("input")
-    shown = (
-        "" if isinstance(got, dict | list) or got is None or error["type"].startswith("missing") else f" (got {got!r})"
-    )
-    return message + shown
+    return pydantic_message(error)
 
 
 def _loc(error: dict) -> GridPath:
