@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,6 +131,36 @@ def _from_state_dict(path: Path, arch: str, data: DataSpec) -> LoadedReference:
     )
 
 
+@contextmanager
+def hub_offline() -> Iterator[None]:
+    """The Hugging Face Hub client answers from its cache only: online, a compute node without internet retries
+    for ~47 s before failing, and a job must never download weights anyway."""
+    from huggingface_hub import constants
+
+    previous, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
+
+
+def _create_pretrained(name: str, tag: str | None):
+    """open_clip's model with its weights from disk: a file, the Hub cache, or open_clip's URL cache."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(name, tag) if tag and not Path(tag).is_file() else {}
+    if cfg.get("url") and not cfg.get("hf_hub"):  # open_clip would fetch a URL-only tag with urllib
+        cached = Path("~/.cache/clip").expanduser() / os.path.basename(cfg["url"])
+        if not cached.is_file():
+            raise FileNotFoundError(f"{cached} is missing")
+    logging.disable(logging.ERROR)  # open_clip logs the failure we report in one line
+    try:
+        with hub_offline():
+            return open_clip.create_model(name, pretrained=tag, output_dict=True)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def _from_pretrained(spec: ReferenceSpec, data: DataSpec) -> LoadedReference:
     """open_clip pretrained weights, only if they are already on disk (hub cache or a local file)."""
     import open_clip
@@ -135,11 +168,13 @@ def _from_pretrained(spec: ReferenceSpec, data: DataSpec) -> LoadedReference:
     name = spec.pretrained if spec.pretrained.startswith("hf-hub:") else spec.model
     tag = None if spec.pretrained.startswith("hf-hub:") else spec.pretrained
     try:
-        model = open_clip.create_model(name, pretrained=tag, output_dict=True)
-    except Exception as err:  # open_clip raises several types for missing weights / offline hub
+        model = _create_pretrained(name, tag)
+    except Exception:  # open_clip raises several types for missing weights / offline hub
+        what, fetch = (f"{name} {tag!r}", f"{name!r}, pretrained={tag!r}") if tag else (name, repr(name))
         raise ConfigError(
-            f"reference.pretrained: cannot load {spec.pretrained!r} for {name} offline ({str(err).splitlines()[0]});"
-            " download the weights on a login node first or give reference.checkpoint"
+            f"reference.pretrained: {what} weights are not on this machine (a file, the Hugging Face Hub cache or"
+            f" ~/.cache/clip) and jobs never download; on a login node run"
+            f' python -c "import open_clip; open_clip.create_model({fetch})", or give reference.checkpoint'
         ) from None
     arch = spec.model or name
     tokenizer = open_clip.get_tokenizer(name)
