@@ -1,6 +1,7 @@
 """A reference trained by this toolkit steers a DRRho-CLIP run, from a cache or online."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -143,3 +144,39 @@ def test_open_clip_pretrained_loading_with_its_own_vocabulary(tmp_path):
     tokens = open_clip.get_tokenizer("bpe-w32-l1")(loaded.source.captions(np.arange(4)))
     expected = loaded.loaded.model.encode_text(tokens, normalize=True)
     assert torch.allclose(txt, expected, atol=1e-6)
+
+
+def _flip_middle_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_flip_middle_byte, "is missing or altered (sha256 mismatch); re-embedding it"),  # found when first read
+        (lambda path: path.unlink(), "re-embedding missing or truncated 00000.npy"),  # found when the run starts
+        (lambda path: path.write_bytes(path.read_bytes()[:1000]), "re-embedding missing or truncated 00000.npy"),
+    ],
+    ids=["flipped-byte", "deleted", "truncated"],
+)
+def test_a_damaged_cache_shard_is_embedded_again_and_the_run_is_right(sweep_dir, tmp_path, capsys, damage, message):
+    spec = parse_spec(steered("cache", seed=5))
+    clean = run(spec, sweep_dir, progress=False)
+    out = tmp_path / "out"
+    ref_id = spec.reference.run.run_id
+    shutil.copytree(records.run_dir(sweep_dir, ref_id), records.run_dir(out, ref_id))
+    shutil.copytree(sweep_dir / "cache", out / "cache")
+    shard = next((out / "cache").glob("*/00000.npy"))
+    intact = next((sweep_dir / "cache").glob(f"{shard.parent.name}/00000.npy")).read_bytes()
+    damage(shard)
+    capsys.readouterr()
+
+    damaged = run(spec, out, progress=False)
+    log = capsys.readouterr().err
+    assert message in log and str(shard.parent) in log  # names the file
+    assert shard.read_bytes() == intact
+    assert [{k: v for k, v in e.items() if k != "wall_s"} for e in damaged["evals"]] == [
+        {k: v for k, v in e.items() if k != "wall_s"} for e in clean["evals"]
+    ]
