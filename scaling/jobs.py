@@ -19,7 +19,7 @@ from typing import Any
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from scaling.plan import CacheSpec, cache_marker
-from scaling.records import read_record, run_dir, write_json_atomic
+from scaling.records import CorruptRecord, read_record, run_dir, write_json_atomic
 from scaling.spec import RunSpec
 
 PROGRESS = "progress.json"
@@ -42,7 +42,11 @@ def mark_failed(out: Path, spec: RunSpec, err: BaseException) -> None:
     """Make sure a failed run's record says so with this attempt's error, also when it failed before
     training could write a record (bad data path, missing reference, ...)."""
     directory = run_dir(out, spec.run_id)
-    record = read_record(directory) or {"run_id": spec.run_id, "spec": spec.model_dump(mode="json"), "evals": []}
+    try:
+        record = read_record(directory)
+    except CorruptRecord:
+        record = None
+    record = record or {"run_id": spec.run_id, "spec": spec.model_dump(mode="json"), "evals": []}
     record.update(status="failed", error=error_line(err))
     directory.mkdir(parents=True, exist_ok=True)
     write_json_atomic(directory / "record.json", record)

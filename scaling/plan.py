@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from scaling.grid import CPU_GFLOPS, GPU_GFLOPS, Executor, Expansion
-from scaling.records import is_done, read_record, write_json_atomic
+from scaling.records import CorruptRecord, is_done, read_record, run_dir, write_json_atomic
 from scaling.spec import DataSpec, ReferenceSpec, RunSpec
 
 SWEEP_FILE = "sweep.json"
@@ -82,7 +82,10 @@ def reference_arch(ref: ReferenceSpec) -> str | None:
         return ref.run.model
     if ref.model is not None:
         return ref.model
-    record = read_record(Path(ref.checkpoint)) if ref.checkpoint and Path(ref.checkpoint).is_dir() else None
+    try:
+        record = read_record(Path(ref.checkpoint)) if ref.checkpoint and Path(ref.checkpoint).is_dir() else None
+    except CorruptRecord:
+        return None
     return record["spec"]["model"] if record else None
 
 
@@ -115,6 +118,17 @@ def task_done(out: Path, task: Task) -> bool:
     if task.role == "cache":
         return cache_marker(out, task.id).exists()
     return is_done(out, task.id)
+
+
+def corrupt_records(tasks: list[Task], out: Path) -> list[CorruptRecord]:
+    """The records of these tasks that exist but cannot be read: their runs count as not done."""
+    found = []
+    for task in tasks:
+        try:
+            read_record(run_dir(out, task.id)) if task.spec is not None else None
+        except CorruptRecord as err:
+            found.append(err)
+    return found
 
 
 def todo(tasks: list[Task], out: Path, skip: set[str] = frozenset()) -> list[Task]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import sys
 import tempfile
 from collections.abc import Callable
@@ -79,6 +80,28 @@ def is_done(out: Path, run_id: str) -> bool:
     except CorruptRecord:
         return False
     return record is not None and record.get("status") == "done"
+
+
+def process_start(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot (Linux), to tell it from a later process with its pid."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def owner() -> dict:
+    """Who writes a running record: host, pid and the pid's start time, so a reader can tell it died."""
+    return {"host": platform.node(), "pid": os.getpid(), "start": process_start(os.getpid())}
+
+
+def owner_died(record: dict) -> bool:
+    """True when a `running` record's process, on this host, is gone (SIGKILL, out of memory): nothing else
+    will ever mark it failed. False when it lives or when it ran on another host (its scheduler knows)."""
+    who = record.get("owner") or {}
+    if record.get("status") != "running" or who.get("host") != platform.node() or who.get("start") is None:
+        return False
+    return process_start(who["pid"]) != who["start"]
 
 
 def find_records(path: Path) -> list[Path]:

@@ -31,7 +31,7 @@ from scaling.errors import ConfigError
 from scaling.evaluate import evaluate
 from scaling.losses import build_loss
 from scaling.models import build_model, context_length, model_stats
-from scaling.records import read_record, run_dir, write_atomic, write_json_atomic
+from scaling.records import CorruptRecord, owner, read_record, run_dir, write_atomic, write_json_atomic
 from scaling.spec import RunSpec
 
 if TYPE_CHECKING:
@@ -312,6 +312,7 @@ class Run:
             "spec": spec.model_dump(mode="json"),
             "status": status,
             "error": error,
+            "owner": owner() if status == "running" else None,
             "model": {"name": spec.model, **{k: v for k, v in self.stats.__dict__.items() if k != "name"}},
             "reference": None if self.reference is None else self.reference.info(),
             "evals": state.evals,
@@ -389,7 +390,11 @@ class Run:
 
     def train(self) -> dict:
         """Train to the end (resuming if a checkpoint exists) and return the final record."""
-        existing = read_record(self.dir)
+        try:
+            existing = read_record(self.dir)
+        except CorruptRecord as err:  # rewritten below: the run is redone (resuming from its checkpoint)
+            print(f"{err}; running again", file=sys.stderr, flush=True)
+            existing = None
         if existing is not None and existing.get("status") == "done":
             return existing
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -400,6 +405,10 @@ class Run:
         self.restore()
         try:
             self._loop()
+        except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM in scaling.train and local sweeps
+            why = f"interrupted ({err or 'SIGINT'}) at step {self.state.step} of {self.spec.steps}"
+            self.write_record("failed", error=f"{why}; starting it again resumes from its last checkpoint")
+            raise
         except Exception as err:
             self.write_record("failed", error=f"{type(err).__name__}: {err}".splitlines()[0])
             raise

@@ -20,7 +20,7 @@ from scaling.errors import exits_cleanly
 from scaling.executors import JobInfo, cancel, execute, in_flight, job_error, job_infos
 from scaling.jobs import PROGRESS
 from scaling.plan import SweepFile, Task, task_done, todo
-from scaling.records import read_record, run_dir
+from scaling.records import CorruptRecord, owner_died, read_record, run_dir
 
 STATES = ("pending", "running", "requeued", "done", "failed")
 RUNNING = ("RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING")
@@ -37,6 +37,20 @@ class TaskStatus:
     job_id: str = ""
 
 
+def run_record(out: Path, task: Task) -> dict | None:
+    """A run task's record; a corrupt one reads as failed, naming its file, so it is shown and resubmitted."""
+    if task.spec is None:
+        return None
+    try:
+        record = read_record(run_dir(out, task.id))
+    except CorruptRecord as err:
+        return {"status": "failed", "error": str(err)}
+    if record and owner_died(record):
+        who = record["owner"]
+        return {**record, "status": "failed", "error": f"its process {who['pid']} on {who['host']} died (killed?)"}
+    return record
+
+
 def progress(out: Path, task: Task) -> str:
     """'step/steps' of a run from its heartbeat or last evaluation; '' for caches and runs not started."""
     if task.spec is None:
@@ -45,9 +59,8 @@ def progress(out: Path, task: Task) -> str:
     try:
         beat = json.loads((directory / PROGRESS).read_text())
         return f"{beat['step']}/{beat['steps']}"
-    except (OSError, ValueError, KeyError):
-        record = read_record(directory)
-        evals = (record or {}).get("evals") or []
+    except (OSError, ValueError, KeyError, TypeError):
+        evals = (run_record(out, task) or {}).get("evals") or []
         return f"{evals[-1]['step']}/{task.spec.steps}" if evals else ""
 
 
@@ -66,7 +79,7 @@ def task_status(sweep: SweepFile, task: Task, info: JobInfo | None) -> TaskStatu
         return TaskStatus(task, "done", job_id=job_id)
     if task.role == "cache" and served(sweep, task):
         return TaskStatus(task, "done", "files removed; every run it steers is done", job_id)
-    record = read_record(run_dir(out, task.id)) if task.spec is not None else None
+    record = run_record(out, task)
     if info is None:
         if record and record.get("status") == "failed":
             return TaskStatus(task, "failed", record.get("error") or "", job_id)

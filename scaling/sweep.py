@@ -17,7 +17,7 @@ from pathlib import Path
 from scaling.errors import exits_cleanly
 from scaling.executors import execute, in_flight, local_slots, resolve_kind
 from scaling.grid import Grid, load_grid
-from scaling.plan import Plan, SweepFile, build_tasks, todo
+from scaling.plan import Plan, SweepFile, build_tasks, corrupt_records, todo
 from scaling.status import LiveDisplay, follow, render
 
 
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     pending = todo(tasks, out, skip=set(active))
     plan = Plan(grid.name, out, tasks, pending, sweep.executor, kind, local_slots(sweep.executor, kind))
     print("\n".join(plan.lines()))
+    for err in corrupt_records(tasks, out):
+        print(f"  {err}: its run counts as not done")
     if active:
         print(f"  {len(active)} task(s) already queued or running: not submitted again")
     if args.dry_run:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -31,6 +32,11 @@ def summary(record: dict) -> str:
     )
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM and SIGHUP stop a run like Ctrl-C does: its record says failed (interrupted), never running."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 @exits_cleanly
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -38,23 +44,23 @@ def main(argv: list[str] | None = None) -> Path:
     from scaling.records import run_dir
     from scaling.run import Diverged, run
 
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupted)
+
+    options = {"checkpoint_every_s": args.checkpoint_every_s, "checkpoint_every_steps": args.checkpoint_every_steps}
+    steps = [(spec, options)]
     if spec.reference is not None and spec.reference.run is not None:
-        ref = spec.reference.run  # a reference defined in the spec is trained first, once, under the same root
-        print(f"reference {ref.run_id}: {ref.describe()} ({ref.steps} steps)", flush=True)
-        run(ref, args.out, progress=not args.no_progress)
-    print(f"run {spec.run_id}: {spec.describe()} ({spec.steps} steps)", flush=True)
-    path = run_dir(args.out, spec.run_id) / "record.json"
-    try:
-        record = run(
-            spec,
-            args.out,
-            checkpoint_every_s=args.checkpoint_every_s,
-            checkpoint_every_steps=args.checkpoint_every_steps,
-            progress=not args.no_progress,
-        )
-    except Diverged as err:  # an expected way for a run to fail: one line, the record says failed
-        print(f"run {spec.run_id} failed: {err}\nrecord: {path}", file=sys.stderr)
-        raise SystemExit(1) from None
+        steps.insert(0, (spec.reference.run, {}))  # a reference defined in the spec is trained first, once
+    for one, extra in steps:
+        role = "run" if one is spec else "reference"
+        print(f"{role} {one.run_id}: {one.describe()} ({one.steps} steps)", flush=True)
+        path = run_dir(args.out, one.run_id) / "record.json"
+        try:
+            record = run(one, args.out, progress=not args.no_progress, **extra)
+        except (Diverged, KeyboardInterrupt) as err:  # expected ends: one line; the record says failed
+            why = f"interrupted ({err or 'SIGINT'})" if isinstance(err, KeyboardInterrupt) else str(err)
+            print(f"run {one.run_id} failed: {why}; record: {path}", file=sys.stderr)
+            raise SystemExit(130 if isinstance(err, KeyboardInterrupt) else 1) from None
     print(summary(record))
     print(f"record: {path}")
     return path

@@ -235,3 +235,27 @@ def test_a_corrupt_checkpoint_is_detected_and_the_run_resumes_from_the_last_good
     assert sorted(p.name for p in directory.iterdir()) == sorted(
         ["record.json", "model.pt", *(f"{name}.corrupt" for name in damage)]
     )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_run_started_by_scaling_train_never_stays_running_after_it_died(tmp_path, sig):
+    """SIGTERM: the record says failed (interrupted), one line on stderr. SIGKILL leaves no chance to write,
+    so the record names its process, and readers (scaling.status) see that it is gone."""
+    spec = parse_spec({**TINY, "samples_seen": 32 * 2000})
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    proc = _start(config, tmp_path)
+    path = tmp_path / "runs" / spec.run_id / "record.json"
+    _wait_for(path, proc, newer_than=0)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    record = records.read_record(path)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130
+        assert proc.stderr.read().decode().strip().splitlines() == [
+            f"run {spec.run_id} failed: interrupted (SIGTERM); record: {path}"
+        ]
+        assert record["status"] == "failed" and record["error"].startswith("interrupted (SIGTERM) at step ")
+    else:
+        assert record["status"] == "running" and record["owner"]["pid"] == proc.pid
+        assert records.owner_died(record)

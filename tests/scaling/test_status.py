@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from scaling import records
 from scaling.executors import JobInfo
 from scaling.grid import load_grid
 from scaling.plan import SweepFile, build_tasks
@@ -97,3 +99,28 @@ def test_a_failed_run_shows_its_error_and_completes_after_resubmission(tmp_path:
     again = cli("scaling.status", out, "--resubmit-failed")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "done 1, failed 0" in cli("scaling.status", out).stdout
+
+
+def test_a_corrupt_record_is_a_failed_task_naming_its_file(sweep: SweepFile):
+    task = sweep.tasks[-1]
+    directory = sweep.out / "runs" / task.id
+    directory.mkdir(parents=True)
+    (directory / "record.json").write_text('{"run_id": "x", "evals": [{"st')
+    for info in (None, JobInfo("COMPLETED", False)):
+        status = task_status(sweep, task, info)
+        assert status.state == "failed"
+        assert status.detail.startswith(f"corrupt record {directory / 'record.json'}: invalid JSON")
+    assert progress(sweep.out, task) == ""
+
+
+def test_a_running_record_whose_process_died_is_failed(sweep: SweepFile):
+    task = sweep.tasks[-1]
+    directory = sweep.out / "runs" / task.id
+    directory.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for who, state in [(records.owner(), "pending"), ({**records.owner(), "pid": dead.pid}, "failed")]:
+        (directory / "record.json").write_text(json.dumps({"status": "running", "owner": who, "evals": []}))
+        status = task_status(sweep, task, None)
+        assert status.state == state
+    assert status.detail == f"its process {dead.pid} on {who['host']} died (killed?)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -112,3 +113,25 @@ def test_the_dag_caches_once_per_pool_and_online_runs_wait_for_the_reference():
     assert {t.after for t in online if t.role == "run"} == {(), (reference.id,)}
 
 
+
+
+def test_a_truncated_record_is_named_and_its_run_redone(local_smoke: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(local_smoke, out)
+    task = next(t for t in SweepFile.load(out).tasks if t.role == "run" and t.spec.method == "clip")
+    path = run_dir(out, task.id) / "record.json"
+    path.write_bytes(path.read_bytes()[:100])
+    named = f"corrupt record {path}: invalid JSON"
+
+    dry = cli("scaling.sweep", SMOKE, f"out={out}", "--executor", "local", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "6 tasks, 1 to run" in dry.stdout and named in dry.stdout
+    status = cli("scaling.status", out)
+    assert status.returncode == 1 and "done 5, failed 1" in status.stdout and named in status.stdout
+    table = load(out)
+    assert task.id not in set(table["run_id"])
+
+    again = cli("scaling.sweep", SMOKE, f"out={out}", "--executor", "local")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert read_record(path)["status"] == "done"
+    assert "done 6, failed 0" in cli("scaling.status", out).stdout
