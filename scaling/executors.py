@@ -23,8 +23,9 @@ import submitit
 
 from scaling.errors import ConfigError
 from scaling.grid import Executor, Resources
-from scaling.jobs import CacheJob, RunJob, error_line
+from scaling.jobs import CacheJob, RunJob
 from scaling.plan import SweepFile, Task, task_done
+from scaling.records import CorruptRecord, read_record, run_dir
 
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # no scheduler limit locally; runs still checkpoint periodically
 POLL_S = 0.5
@@ -144,18 +145,6 @@ def submit_slurm(sweep: SweepFile, tasks: list[Task], active: dict[str, str]) ->
 # -- local ------------------------------------------------------------------------------------------------------
 
 
-def failure_line(job: submitit.Job) -> str:
-    """The last line of a finished job's error (submitit wraps the remote traceback)."""
-    err = job.exception()
-    if err is None:
-        return ""
-    if not isinstance(err, submitit.core.utils.FailedJobError):
-        return error_line(err)
-    trace = str(err).split("-" * 22)
-    lines = [line for line in (trace[1] if len(trace) > 2 else str(err)).splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "failed"
-
-
 class LocalDriver:
     """Runs tasks on this machine in dependency order, `parallel` at a time, through submitit's LocalExecutor
     (one process per run) or DebugExecutor (in-process, for pdb)."""
@@ -194,7 +183,7 @@ class LocalDriver:
                 for task_id, job in list(running.items()):
                     if self._finished(job):
                         del running[task_id]
-                        line = failure_line(job)
+                        line = self._failure(task_id)
                         if line:
                             failed[task_id] = line
                         self.states[task_id] = "failed" if line else "done"
@@ -218,6 +207,14 @@ class LocalDriver:
                 self.states[task_id] = "done" if done else "failed"
                 if not done:
                     failed[task_id] = f"its earlier job {job_id} ended without finishing"
+
+    def _failure(self, task_id: str) -> str:
+        """'' if a finished job's task is done, else why not: from its record or its log, never from submitit's
+        result pickle (a file in the out dir that would run code when unpickled)."""
+        task = next(t for t in self.sweep.tasks if t.id == task_id)
+        if task_done(self.sweep.out, task):
+            return ""
+        return record_error(self.sweep.out, task) or job_error(self.sweep, task_id) or "ended without finishing"
 
     def _start(self, task: Task) -> submitit.Job:
         job = self.executor.submit(job_for(task, self.sweep.out, self.threads, self.sweep.executor))
@@ -332,16 +329,32 @@ def job_infos(sweep: SweepFile) -> dict[str, JobInfo]:
     }
 
 
+def record_error(out: Path, task: Task) -> str:
+    """The error line a run's record gives (a corrupt record names itself); '' for caches and clean records."""
+    if task.spec is None:
+        return ""
+    try:
+        record = read_record(run_dir(out, task.id))
+    except CorruptRecord as err:
+        return str(err)
+    return (record or {}).get("error") or ""
+
+
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
+
+
 def job_error(sweep: SweepFile, task_id: str) -> str:
-    """The last error line of a task's last job, from submitit's result pickle or its stderr log."""
+    """The last exception line of a task's last job's stderr log (else its last line). Text only: submitit's
+    result pickles are never loaded, since unpickling a planted file runs arbitrary code."""
     ref = sweep.last_job(task_id)
     if ref is None or ref["kind"] == "debug":
         return ""
     job = (submitit.SlurmJob if ref["kind"] == "slurm" else submitit.LocalJob)(sweep.folder / "%j", ref["job_id"])
-    if job.paths.result_pickle.exists():
-        return failure_line(job)
-    lines = [line for line in (job.stderr() or "").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+    try:
+        lines = [line.strip() for line in (job.stderr() or "").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return next((line for line in reversed(lines) if EXCEPTION_LINE.match(line)), lines[-1] if lines else "")
 
 
 def cancel(sweep: SweepFile, infos: dict[str, JobInfo]) -> list[str]:

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import os
+import pickle
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,8 +119,19 @@ def _from_state_dict(path: Path, arch: str, data: DataSpec) -> LoadedReference:
     model = build_model(arch, source.tokenizer.vocab_size)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-    except (OSError, RuntimeError, KeyError) as err:
+    except pickle.UnpicklingError:  # its advice, weights_only=False, would run whatever code the file holds
+        raise ConfigError(
+            f"reference.checkpoint: {path} is not a plain state dict (it pickles Python objects, which are never"
+            " loaded); save model.state_dict() with torch.save and point reference.checkpoint at that file"
+        ) from None
+    except (OSError, RuntimeError, EOFError, ValueError) as err:
+        raise ConfigError(f"reference.checkpoint: cannot read {path} ({' '.join(str(err).split())[:200]})") from None
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    try:
+        if not isinstance(state, dict):
+            raise TypeError(f"it holds a {type(state).__name__}, not a mapping of parameter names to tensors")
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as err:
         raise ConfigError(f"reference.checkpoint: cannot load {path} as {arch} ({str(err).splitlines()[0]})") from None
     stats = model_stats(arch, source.tokenizer.vocab_size)
     metrics = _own_metrics(model, arch, data, source.tokenizer)

@@ -180,3 +180,16 @@ def test_a_damaged_cache_shard_is_embedded_again_and_the_run_is_right(sweep_dir,
     assert [{k: v for k, v in e.items() if k != "wall_s"} for e in damaged["evals"]] == [
         {k: v for k, v in e.items() if k != "wall_s"} for e in clean["evals"]
     ]
+
+
+def test_a_reference_checkpoint_that_is_not_a_plain_state_dict_is_one_line(tmp_path):
+    from scaling.models import build_model
+
+    path = tmp_path / "whole-model.pt"
+    torch.save(build_model("w32-l1"), path)  # the module object itself, not its state dict
+    ref = ReferenceSpec(checkpoint=str(path), model="w32-l1", mode="online")
+    with pytest.raises(ConfigError) as caught:
+        load_reference(ref, tmp_path, DataSpec(**DATA))
+    message = str(caught.value)
+    assert message.startswith(f"reference.checkpoint: {path} is not a plain state dict") and "\n" not in message
+    assert "weights_only=False" not in message

@@ -124,3 +124,30 @@ def test_a_running_record_whose_process_died_is_failed(sweep: SweepFile):
         status = task_status(sweep, task, None)
         assert status.state == state
     assert status.detail == f"its process {dead.pid} on {who['host']} died (killed?)"
+
+
+class Planted:
+    """What an attacker could leave in an out dir: unpickling it runs code (here: touches a file)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_status_never_unpickles_job_results_from_the_out_dir(sweep: SweepFile, tmp_path: Path):
+    import pickle
+
+    task = sweep.tasks[-1]
+    sweep.add_job(task.id, "999999999", "local")  # a local job long gone
+    sweep.save()
+    logs = sweep.folder / "999999999"
+    logs.mkdir(parents=True)
+    marker = tmp_path / "code-ran"
+    (logs / "999999999_0_result.pkl").write_bytes(pickle.dumps(("error", Planted(marker))))
+    (logs / "999999999_0_log.err").write_text("Traceback (most recent call last):\nValueError: boom\nsubmitit done\n")
+    result = cli("scaling.status", sweep.out)
+    assert result.returncode == 1, result.stderr
+    assert not marker.exists()
+    assert "ValueError: boom" in result.stdout
