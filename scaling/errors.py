@@ -14,7 +14,12 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """Bad input from the user: a spec field, a YAML key, a missing file. The message names the field."""
+    """Bad input from the user: a spec field, a YAML key, a missing file. Each message names its field; a file
+    with several problems gives several messages, printed one line each."""
+
+    def __init__(self, *messages: str):
+        super().__init__("\n".join(messages))
+        self.messages = messages or ("invalid input",)
 
 
 def pydantic_message(error: dict) -> str:
@@ -24,6 +29,16 @@ def pydantic_message(error: dict) -> str:
     if isinstance(got, dict | list) or got is None or error["type"].startswith("missing"):
         return message
     return f"{message} (got {got!r})"
+
+
+def each_error(err: pydantic.ValidationError) -> list[tuple[tuple, dict]]:
+    """(field path, error) of every field in error, the first error of each: a union reports one per member."""
+    found: dict[tuple, dict] = {}
+    for error in err.errors():
+        loc = tuple(p for p in error["loc"] if p != "[key]")
+        if not any(other and loc[: len(other)] == other for other in found):
+            found.setdefault(loc, error)
+    return list(found.items())
 
 
 def describe_validation_error(err: pydantic.ValidationError, prefix: str = "") -> str:
@@ -42,7 +57,8 @@ def exits_cleanly(main: Callable[..., T]) -> Callable[..., T]:
         try:
             return main(*args, **kwargs)
         except ConfigError as err:
-            print(f"error: {err}", file=sys.stderr)
+            for message in err.messages:
+                print(f"error: {message}", file=sys.stderr)
         except pydantic.ValidationError as err:
             print(f"error: {describe_validation_error(err)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)

@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
+import os
 import re
+import reprlib
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scaling.errors import ConfigError, pydantic_message
+from scaling.errors import ConfigError, each_error, pydantic_message
 from scaling.spec import LossSpec, Method, ReferenceSpec, RunSpec, apply_override
+from scaling.yamlfile import Document, KeyPath, dotted, duplicate_messages, read_yaml
 
-GridPath = tuple[str | int, ...]
+GridPath = KeyPath
 SpecPath = tuple[str, ...]
 Layer = dict[SpecPath, tuple[Any, GridPath]]  # spec path -> (value, the grid key it came from)
 # Default per-run throughputs for the plan's time estimate. CPU: sweeps/demo.yaml on 2 cores, one thread per run,
@@ -37,78 +40,64 @@ Layer = dict[SpecPath, tuple[Any, GridPath]]  # spec path -> (value, the grid ke
 CPU_GFLOPS, GPU_GFLOPS = 33.0, 50_000.0
 
 
-# -- YAML with line numbers ------------------------------------------------------------------------------------
+# -- the grid file and where its keys came from ------------------------------------------------------------------
 
 
-class LineLoader(yaml.SafeLoader):
-    """A SafeLoader that also records the line of every mapping key and sequence item by key path."""
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        self.lines: dict[GridPath, int] = {}
-        self._mark(node, ())
-        return super().construct_document(node)
-
-    def _mark(self, node: yaml.Node, path: GridPath) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = (*path, str(key.value))
-                self.lines.setdefault(sub, key.start_mark.line + 1)
-                self._mark(value, sub)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self.lines[(*path, i)] = item.start_mark.line + 1
-                self._mark(item, (*path, i))
-
-
-def read_yaml(path: Path) -> tuple[dict, dict[GridPath, int]]:
-    """The grid file as a mapping, with the line of every key path (1-based)."""
-    try:
-        loader = LineLoader(path.read_text())
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        raw = loader.get_single_data()
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{at}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
-    finally:
-        loader.dispose()
-    if raw is None:
-        raw = {}
+def read_grid_file(path: Path) -> tuple[dict, Document]:
+    """The grid file as a mapping, with the line of every key path (1-based) and its duplicate keys."""
+    document = read_yaml(path)
+    raw = {} if document.data is None else document.data
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}:1: expected a mapping (name, out, base, axes, ...) at the top level")
-    return raw, getattr(loader, "lines", {})
+    return raw, document
+
+
+class GridError(ConfigError):
+    """One problem of a grid: its line (0 for an override) orders a file's problems; `problem` is the message
+    without the grid point it was found at, so the same problem at many points is reported once."""
+
+    def __init__(self, line: int, problem: str, at_point: str = ""):
+        super().__init__(problem + at_point)
+        self.line, self.problem = line, problem
 
 
 @dataclass
 class Source:
-    """Where grid keys came from: the file's lines, and the keys set by command-line overrides."""
+    """Where grid keys came from: the file's lines, and the keys set by command-line overrides. Collects the
+    problems found, so a file with several is reported whole, one line each, in file order."""
 
     path: Path
     lines: dict[GridPath, int] = field(default_factory=dict)
     overrides: dict[str, str] = field(default_factory=dict)  # dotted key -> the key=value given
+    problems: list[GridError] = field(default_factory=list)
 
-    def error(self, path: GridPath, message: str) -> ConfigError:
-        return ConfigError(f"{self.where(path)}: {dotted(path) or '(top level)'}: {message}")
+    def error(self, path: GridPath, message: str, at_point: str = "") -> GridError:
+        return GridError(self.line(path), f"{self.where(path)}: {dotted(path) or '(top level)'}: {message}", at_point)
 
-    def where(self, path: GridPath) -> str:
+    def add(self, path: GridPath, message: str) -> None:
+        self.problems.append(self.error(path, message))
+
+    def check(self) -> None:
+        """Raise every problem found so far: overrides first, then in file order, each once."""
+        if self.problems:
+            ordered = sorted(self.problems, key=lambda err: err.line)
+            raise ConfigError(*dict.fromkeys(str(err) for err in ordered))
+
+    def override(self, path: GridPath) -> str | None:
         name = dotted(path)
         for key, item in self.overrides.items():
             if name == key or name.startswith((f"{key}.", f"{key}[")):
-                return f"{self.path} (override {item})"
-        for n in range(len(path), 0, -1):
-            if path[:n] in self.lines:
-                return f"{self.path}:{self.lines[path[:n]]}"
-        return f"{self.path}:1"
+                return item
+        return None
 
+    def line(self, path: GridPath) -> int:
+        if self.override(path):
+            return 0
+        return next((self.lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self.lines), 1)
 
-def dotted(path: GridPath) -> str:
-    """('axes', 'method', 1) -> 'axes.method[1]'."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    def where(self, path: GridPath) -> str:
+        item = self.override(path)
+        return f"{self.path} (override {item})" if item else f"{self.path}:{self.line(path)}"
 
 
 # -- schema -----------------------------------------------------------------------------------------------------
@@ -231,6 +220,7 @@ class Grid(Strict):
     evaluation: Evaluation = Evaluation()
     executor: Executor = Executor()
     analysis: Analysis | None = None
+    max_runs: int = Field(100_000, ge=1, description="larger grids are refused before expansion (a typo guard)")
 
 
 # -- did-you-mean ---------------------------------------------------------------------------------------------
@@ -298,62 +288,96 @@ def _loc(error: dict) -> GridPath:
 
 
 def validate_grid(raw: dict, source: Source) -> Grid:
+    """The grid's schema; every field in error is reported (the first error of each). With errors, the grid
+    without the blocks in error is returned, so that the checks after this one still find their problems
+    (`source.check()` raises them all)."""
     try:
         return Grid.model_validate(raw)
     except pydantic.ValidationError as err:
-        first = err.errors()[0]
-        path = _loc(first)
-        raise source.error(path, _message(first, Grid, path)) from None
+        errors = each_error(err)
+    for path, error in errors:
+        source.add(path, _message(error, Grid, path))
+    bad = {path[0] for path, _ in errors if path}
+    kept = {"name": "x", "out": ".", **{key: value for key, value in raw.items() if key not in bad}}
+    try:
+        return Grid.model_validate(kept)
+    except pydantic.ValidationError:
+        source.check()
+        raise
 
 
 def check_spec_keys(raw: Any, cls: type[BaseModel], path: GridPath, source: Source) -> None:
     """Every key of a partial spec mapping (base, models.x, ...) must be a field of the spec: fail at the key."""
     if not isinstance(raw, dict):
-        raise source.error(path, f"expected a mapping of {cls.__name__} fields")
+        source.add(path, f"expected a mapping of {cls.__name__} fields")
+        return
     for key, value in raw.items():
         if key not in cls.model_fields:
-            raise source.error((*path, key), unknown_key(str(key), list(cls.model_fields)))
+            source.add((*path, key), unknown_key(str(key), list(cls.model_fields)))
         if key == "reference" and cls is RunSpec:
-            raise source.error((*path, key), "set a reference in methods.<method>.reference, not per run")
-        sub = model_at(cls, (key,))
+            source.add((*path, key), "set a reference in methods.<method>.reference, not per run")
+        sub = model_at(cls, (key,)) if key in cls.model_fields else None
         if sub is not None and isinstance(value, dict):
             check_spec_keys(value, sub, (*path, key), source)
 
 
 def check_grid(grid: Grid, source: Source) -> None:
-    """Keys inside free-form blocks, model names and method/reference pairs: fail before expanding."""
+    """Keys inside free-form blocks, model names, method/reference pairs and the output directory: every
+    problem is collected, before expanding."""
     from scaling.models import available_models
 
     check_spec_keys(grid.base, RunSpec, ("base",), source)
     models = available_models()
     for model, block in grid.models.items():
         if model not in models:
-            raise source.error(("models", model), "unknown model" + _suggest(model, models))
+            source.add(("models", model), "unknown model" + _suggest(model, models))
         check_spec_keys(block, RunSpec, ("models", model), source)
     for model in grid.executor.resources:
         if model not in models:
-            raise source.error(("executor", "resources", model), "unknown model" + _suggest(model, models))
+            source.add(("executor", "resources", model), "unknown model" + _suggest(model, models))
     for method, block in grid.methods.items():
         check_spec_keys(block.loss, LossSpec, ("methods", method, "loss"), source)
         ref = block.reference
         if ref is not None and method != "drrho":
-            raise source.error(("methods", method, "reference"), f"method {method} takes no reference")
+            source.add(("methods", method, "reference"), f"method {method} takes no reference")
         if ref is not None and ref.train is not None:
             check_spec_keys(ref.train, RunSpec, ("methods", method, "reference", "train"), source)
         if ref is not None and ref.checkpoint is not None and not Path(ref.checkpoint).exists():
-            raise source.error(("methods", method, "reference", "checkpoint"), f"{ref.checkpoint} does not exist")
+            source.add(("methods", method, "reference", "checkpoint"), f"{ref.checkpoint} does not exist")
     groups = [("axes",), *(("zip", i) for i in range(len(grid.zip)))]
     seen: dict[str, GridPath] = {}
     for group, axes in zip(groups, [grid.axes, *grid.zip], strict=True):
         lengths = {len(values) for values in axes.values()}
         if group[0] == "zip" and len(lengths) > 1:
-            raise source.error(group, f"zipped axes need lists of one length (got {sorted(lengths)})")
+            source.add(group, f"zipped axes need lists of one length (got {sorted(lengths)})")
         for key in axes:
             if key not in AXIS_KEYS:
-                raise source.error((*group, key), unknown_key(key, sorted(AXIS_KEYS)))
+                source.add((*group, key), unknown_key(key, sorted(AXIS_KEYS)))
             if key in seen:
-                raise source.error((*group, key), f"axis {key} is also varied at {dotted(seen[key])}")
+                source.add((*group, key), f"axis {key} is also varied at {dotted(seen[key])}")
             seen[key] = (*group, key)
+    problem = out_problem(Path(grid.out))
+    if problem:
+        source.add(("out",), problem)
+
+
+def out_problem(out: Path) -> str | None:
+    """Why `out` cannot hold a sweep (a file, under a file, or not writable), else None. Nothing is created."""
+    if out.exists() and not out.is_dir():
+        return f"{out} exists and is not a directory"
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, so {out} cannot be created"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def grid_size(grid: Grid) -> int:
+    """How many points the grid expands to (before identical runs are merged)."""
+    return math.prod(len(values) for values in grid.axes.values()) * math.prod(
+        len(next(iter(group.values()))) if group else 1 for group in grid.zip
+    )
 
 
 def _suggest(name: str, choices: list[str]) -> str:
@@ -400,8 +424,19 @@ def _spec_error(
     else:  # a model validator: its message starts with the field it is about
         head = re.match(r"[a-z_]+(?:\.[a-z_]+)*", message)
         rel = tuple(head.group(0).split(".")) if head else ()
-    origin = next((layer[rel[:n]][1] for n in range(len(rel), 0, -1) if rel[:n] in layer), fallback)
-    return source.error(origin, message + where)
+    return source.error(_origin(layer, rel, fallback), message, where)
+
+
+def _origin(layer: Layer, rel: SpecPath, fallback: GridPath) -> GridPath:
+    """The grid key that set spec field `rel`: the field itself, the block that holds it (`base.data` for a
+    `data.path` that no key set), else `fallback`."""
+    for n in range(len(rel), 0, -1):
+        if rel[:n] in layer:
+            return layer[rel[:n]][1]
+        inside = next((grid for spec, (_, grid) in layer.items() if spec[:n] == rel[:n]), None)
+        if inside is not None:
+            return inside[: len(inside) - (len(next(s for s, (_, g) in layer.items() if g == inside)) - n)]
+    return fallback
 
 
 def validate_spec(layer: Layer, source: Source, fallback: GridPath, where: str = "", **extra: Any) -> RunSpec:
@@ -437,7 +472,9 @@ def grid_points(grid: Grid) -> Iterator[Layer]:
 
 
 def _describe(point: Layer) -> str:
-    return " (at " + ", ".join(f"{'.'.join(p)}={v}" for p, (v, _) in point.items()) + ")" if point else ""
+    """' (at model=w32-l1, seed=0)'; long values are cut (a YAML alias can make a value of any size)."""
+    shown = (f"{'.'.join(p)}={reprlib.repr(v) if isinstance(v, list | dict) else v}" for p, (v, _) in point.items())
+    return " (at " + ", ".join(shown) + ")" if point else ""
 
 
 @dataclass(frozen=True)
@@ -485,7 +522,7 @@ class Expander:
             train = flatten(ref.train, (), (*at, "train"), {})
             model = self.layer_value(train, ("model",), None)[0]
             layer = {p: v for p, v in self.base.items() if p != ("method",)}
-            layer.update(self.models.get(model, {}))
+            layer.update(self.models.get(model, {}) if isinstance(model, str) else {})
             layer.update(train)
             spec = validate_spec(layer, self.source, (*at, "train"), " (in the reference)")
             fields = {"run": spec}
@@ -505,19 +542,60 @@ class Expander:
         model = self.layer_value(point, ("model",), RunSpec.model_fields["model"].default)[0]
         method, method_origin = self.layer_value(point, ("method",), "clip")
         layer = dict(self.base)
-        layer.update(self.models.get(model, {}))
-        layer.update(self.losses.get(method, {}))
+        layer.update(self.models.get(model, {}) if isinstance(model, str) else {})  # else RunSpec says why
+        layer.update(self.losses.get(method, {}) if isinstance(method, str) else {})
         layer.update(point)
         extra = {"reference": self.reference(method, method_origin)} if method == "drrho" else {}
         return validate_spec(layer, self.source, ("axes",), _describe(point), **extra)
 
     def expand(self) -> Expansion:
-        runs = {}
+        """Every point's RunSpec; a problem is reported once (at its first point) with every other problem."""
+        runs, problems = {}, {}
         for point in grid_points(self.grid):
-            spec = self.run(point)
+            try:
+                spec = self.run(point)
+            except GridError as err:
+                problems.setdefault(err.problem, err)
+                continue
             runs.setdefault(spec.run_id, spec)
+        self.source.problems += problems.values()
+        self.source.check()
         refs = {r.run.run_id: r.run for r in self.references.values() if r.run is not None}
         return Expansion(self.grid, self.source.path, tuple(runs.values()), tuple(refs.values()))
+
+
+# -- does a run fit ---------------------------------------------------------------------------------------------
+
+
+def memory_floor_gb(spec: RunSpec) -> tuple[float, str]:
+    """A lower bound on a run's memory (a training batch and the held-out set as float32 images, the pool's
+    visiting order at 8 bytes a sample) and the key that dominates it: real use adds model and activations."""
+    from scaling.models import image_size
+
+    pixels = 3 * max(spec.data.image_size, image_size(spec.model)) ** 2 * 4
+    parts = {
+        "batch_size": spec.batch_size * pixels,
+        "data.eval_size": spec.data.eval_size * pixels,
+        "data.pool_size": 8 * (spec.data.pool_size or 0),
+    }
+    return sum(parts.values()) / 1e9, max(parts, key=parts.get)
+
+
+def machine_memory_gb() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+
+
+def check_memory(specs: list[RunSpec], limit_gb: Callable[[str], float], limit_name: str) -> None:
+    """Refuse, before anything runs, a run whose batch alone cannot fit: one line naming the key to lower."""
+    for spec in specs:
+        need, key = memory_floor_gb(spec)
+        limit = limit_gb(spec.model)
+        if need > limit:
+            value = {"batch_size": spec.batch_size, "data.eval_size": spec.data.eval_size}.get(key, spec.data.pool_size)
+            raise ConfigError(
+                f"{key}: {value} is too large: a {spec.model} run needs at least {need:.3g} GB for its images and"
+                f" sample order alone, more than {limit:.3g} GB ({limit_name})"
+            )
 
 
 def _dotted_axes(group: Any, at: GridPath, lines: dict[GridPath, int]) -> Any:
@@ -546,8 +624,10 @@ def _dotted_axes(group: Any, at: GridPath, lines: dict[GridPath, int]) -> Any:
 def load_grid(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Expansion:
     """Read, override, validate and expand a grid file; any problem raises one ConfigError with key path + line."""
     path = Path(path)
-    raw, lines = read_yaml(path)
-    source = Source(path, lines)
+    raw, document = read_grid_file(path)
+    source = Source(path, document.lines)
+    for line, message in duplicate_messages(document, str(path)):
+        source.problems.append(GridError(line, message))
     for item in overrides:
         apply_override(raw, item)
         source.overrides[item.partition("=")[0]] = item
@@ -557,4 +637,10 @@ def load_grid(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raw["zip"] = [_dotted_axes(group, ("zip", i), source.lines) for i, group in enumerate(raw["zip"])]
     grid = validate_grid(raw, source)
     check_grid(grid, source)
+    source.check()
+    if grid_size(grid) > grid.max_runs:
+        where = "max_runs" if "max_runs" in raw else "axes"
+        raise source.error(
+            (where,), f"the grid has {grid_size(grid):,} runs, more than max_runs {grid.max_runs:,} (raise max_runs)"
+        )
     return Expander(grid, source).expand()

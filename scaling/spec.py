@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scaling.errors import ConfigError
@@ -43,7 +43,7 @@ class DataSpec(Frozen):
 
     source: Literal["synthetic", "webdataset", "csv"] = "synthetic"
     pool_size: int | None = Field(None, gt=0, description="unique samples (the data axis); real data: None = all")
-    seed: int = Field(0, ge=0, description="dataset identity; a reference trains on another seed")
+    seed: int = Field(0, ge=0, lt=2**63, description="dataset identity; a reference trains on another seed")
     caption_noise: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of pairs with wrong captions")
     max_objects: int = Field(1, ge=1, le=3)
     image_size: int = Field(32, ge=8)
@@ -132,7 +132,7 @@ class RunSpec(Frozen):
     optim: OptimSpec = OptimSpec()
     loss: LossSpec = LossSpec()
     eval: EvalSpec = EvalSpec()
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, lt=2**63)
     reference: ReferenceSpec | None = None
 
     @model_validator(mode="before")
@@ -181,33 +181,52 @@ class RunSpec(Frozen):
 
 
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunSpec:
-    """Read a run YAML (safe_load) and apply `a.b=value` overrides; bad input raises ConfigError naming the field."""
+    """Read a run YAML (safe_load) and apply `a.b=value` overrides; bad input raises one ConfigError naming every
+    problem, each by field and file:line (or by the override that set it)."""
+    import pydantic
+
+    from scaling.errors import each_error, pydantic_message
+    from scaling.yamlfile import duplicate_messages, read_yaml
+
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read ({err.strerror})") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    document = read_yaml(path)
+    raw = {} if document.data is None else document.data
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of spec fields at the top level")
+        raise ConfigError(f"{path}:1: expected a mapping of spec fields at the top level")
+    problems = duplicate_messages(document, str(path))
+    given = {}
     for item in overrides:
         apply_override(raw, item)
-    return parse_spec(raw, source=str(path))
+        given[item.partition("=")[0]] = item
+    try:
+        spec = RunSpec.model_validate(raw)
+    except pydantic.ValidationError as err:
+        for loc, error in each_error(err):
+            message = pydantic_message(error)
+            field = ".".join(map(str, loc))
+            if not loc:  # a whole-spec check: its message starts with the field it is about
+                loc = tuple(re.match(r"[a-z_.]*", message).group(0).split("."))
+            named = ".".join(map(str, loc))
+            item = next((i for key, i in given.items() if named == key or named.startswith(key + ".")), None)
+            line = next((document.lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in document.lines), 1)
+            where = f"override {item}" if item else f"{path}:{line}"
+            problems.append((0 if item else line, f"{where}: {field + ': ' if field else ''}{message}"))
+    if problems:
+        raise ConfigError(*(message for _, message in sorted(problems, key=lambda p: p[0])))
+    return spec
 
 
 def apply_override(raw: dict, item: str) -> None:
     """Set a dotted key from 'a.b=value'; the value is parsed as YAML so numbers and booleans keep their type."""
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=1e-3")
+    from scaling.yamlfile import override_value
+
+    (*parents, leaf), value = override_value(item)
     node = raw
-    *parents, leaf = key.split(".")
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"override {key}: {part} is not a mapping")
-    node[leaf] = yaml.safe_load(value)
+            raise ConfigError(f"override {item}: {part} is not a mapping")
+    node[leaf] = value
 
 
 def parse_spec(raw: dict, source: str = "spec") -> RunSpec:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from scaling.errors import exits_cleanly
 from scaling.executors import execute, in_flight, local_slots, resolve_kind
-from scaling.grid import Grid, load_grid
+from scaling.grid import Grid, check_memory, load_grid, machine_memory_gb
 from scaling.plan import Plan, SweepFile, build_tasks, corrupt_records, todo
 from scaling.status import LiveDisplay, follow, render
 
@@ -78,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         analyse(grid, out, run_ids)
         return 0
     kind = resolve_kind(grid.executor.kind, dry_run=args.dry_run)
+    if kind == "slurm":
+        check_memory(
+            expansion.runs + expansion.references, lambda m: grid.executor.resources_for(m).mem_gb, "executor.mem_gb"
+        )
+    else:
+        check_memory(expansion.runs + expansion.references, lambda m: machine_memory_gb(), "this machine's memory")
     sweep = SweepFile.create(expansion, out, tasks, kind)
     active = in_flight(sweep)
     pending = todo(tasks, out, skip=set(active))

@@ -41,6 +41,9 @@ def _interrupted(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     spec = load_spec(args.spec, args.overrides)
+    from scaling.grid import check_memory, machine_memory_gb
+
+    check_memory([spec], lambda model: machine_memory_gb(), "this machine's memory")
     from scaling.records import run_dir
     from scaling.run import Diverged, run
 

@@ -67,3 +67,37 @@ def test_missing_file_is_a_clean_error(tmp_path):
 
 def test_defaults_make_a_valid_run():
     assert RunSpec().model == "w64-l2"
+
+
+RUN = "model: w32-l1\nsamples_seen: 640\nbatch_size: 32\ndata: {pool_size: 256}\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "overrides", "expected"),
+    [
+        (RUN + "batch_size: 64\n", [], ["run.yaml:5: batch_size: duplicate key (first given at line 3)"]),
+        (RUN.encode("utf-16"), [], ["run.yaml:1: not UTF-8 text"]),
+        (RUN.replace("640", "6\x0040"), [], ["run.yaml:2: contains a NUL byte"]),
+        (RUN, ["seed=["], ["override seed=[: not valid YAML"]),
+        (RUN, ["seed=1.0e+23"], ["override seed=1.0e+23: seed: Unable to parse input string as an integer"]),
+        (RUN, ["optim.lr=.inf"], ["override optim.lr=.inf: optim.lr: Input should be a finite number"]),
+        (RUN, ["data.pool_size=100000000000", "batch_size=1000000000", "samples_seen=1000000000000"],
+         ["batch_size: 1000000000 is too large"]),
+        (RUN, ["batch_size=1024"], ["override batch_size=1024: batch_size 1024 is larger than data.pool_size 256"]),
+        (RUN.replace("32", "thirty") + "eval: {points: 0}\n", [],
+         ["run.yaml:3: batch_size: Input should be a valid integer", "run.yaml:5: eval.points: Input should be"]),
+    ],
+    ids=["duplicate", "utf-16", "nul", "override-[", "override-seed", "override-lr", "memory", "whole-spec", "two"],
+)
+def test_bad_run_files_and_overrides_exit_2_with_one_line_each(tmp_path, capsys, content, overrides, expected):
+    from scaling.train import main
+
+    path = tmp_path / "run.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(SystemExit) as exited:
+        main([str(path), *overrides, "--out", str(tmp_path / "out")])
+    lines = capsys.readouterr().err.splitlines()
+    assert exited.value.code == 2 and len(lines) == len(expected), lines
+    for line, fragment in zip(lines, expected, strict=True):
+        assert line.startswith("error: ") and fragment in line, (line, fragment)
+    assert not (tmp_path / "out").exists()
