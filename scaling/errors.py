@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -49,6 +50,13 @@ def describe_validation_error(err: pydantic.ValidationError, prefix: str = "") -
     return f"{prefix}{'.'.join(str(p) for p in first['loc'])}: {pydantic_message(first)}"
 
 
+def error_line(err: BaseException) -> str:
+    """The one line a record, `scaling.status` and the CLIs show for a failure; a full disk says so plainly."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return f"no space left on device: {err.filename or '(unknown file)'}"
+    return f"{type(err).__name__}: {err}".splitlines()[0]
+
+
 def exits_cleanly(main: Callable[..., T]) -> Callable[..., T]:
     """Decorate a CLI main: ConfigError and validation errors become one line on stderr and exit code 2."""
 
@@ -61,6 +69,11 @@ def exits_cleanly(main: Callable[..., T]) -> Callable[..., T]:
                 print(f"error: {message}", file=sys.stderr)
         except pydantic.ValidationError as err:
             print(f"error: {describe_validation_error(err)}", file=sys.stderr)
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            print(f"error: {error_line(err)}", file=sys.stderr)
+            raise SystemExit(1) from None
         raise SystemExit(EXIT_USAGE)
 
     return wrapper

@@ -191,7 +191,7 @@ class LocalDriver:
                     self.on_tick(self.states)
                 if running or elsewhere:
                     time.sleep(POLL_S)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, or a full disk: stop the runs started here
             for job in running.values():
                 job.cancel()
             raise
@@ -354,7 +354,9 @@ def job_error(sweep: SweepFile, task_id: str) -> str:
         lines = [line.strip() for line in (job.stderr() or "").splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError):
         return ""
-    return next((line for line in reversed(lines) if EXCEPTION_LINE.match(line)), lines[-1] if lines else "")
+    line = next((line for line in reversed(lines) if EXCEPTION_LINE.match(line)), lines[-1] if lines else "")
+    full = re.search(r"\[Errno 28\] No space left on device: '(.*)'", line)  # as errors.error_line says it
+    return f"no space left on device: {full.group(1)}" if full else line
 
 
 def cancel(sweep: SweepFile, infos: dict[str, JobInfo]) -> list[str]:

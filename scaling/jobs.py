@@ -18,17 +18,13 @@ from typing import Any
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
+from scaling.errors import error_line
 from scaling.plan import CacheSpec, cache_marker
 from scaling.records import CorruptRecord, read_record, run_dir, write_json_atomic
 from scaling.spec import RunSpec
 
 PROGRESS = "progress.json"
 PROGRESS_EVERY_S = 2.0
-
-
-def error_line(err: BaseException) -> str:
-    """The one line a record and `scaling.status` show for a failure (as scaling.run writes it)."""
-    return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
 def use_threads(threads: int | None) -> None:

@@ -7,6 +7,7 @@ grid always yields the same tasks, and a task is skipped once its record says do
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import time
@@ -18,10 +19,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from scaling.grid import CPU_GFLOPS, GPU_GFLOPS, Executor, Expansion
-from scaling.records import CorruptRecord, is_done, read_record, run_dir, write_json_atomic
+from scaling.records import CorruptRecord, is_done, read_record, run_dir, write_atomic, write_json_atomic
 from scaling.spec import DataSpec, ReferenceSpec, RunSpec
 
 SWEEP_FILE = "sweep.json"
+RESERVE, RESERVE_BYTES = ".sweep.reserve", 1 << 18  # room to record every job even once the disk is full
 Role = Literal["reference", "cache", "run"]
 
 
@@ -263,7 +265,31 @@ class SweepFile:
         self.jobs.setdefault(task_id, []).append({"job_id": job_id, "kind": kind, "submitted": time.time()})
 
     def save(self) -> None:
+        """Write sweep.json. A full disk must not lose a submitted job: space is kept in a reserve file, given
+        up to record the jobs one last time, then the error stops the sweep."""
         self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self._write()
+        except OSError as err:
+            reserve = self.out / RESERVE
+            if err.errno != errno.ENOSPC or not reserve.exists():
+                raise
+            reserve.unlink()
+            self._write()
+            raise
+        self._reserve()
+
+    def _reserve(self) -> None:
+        reserve = self.out / RESERVE
+        if reserve.exists():
+            return
+        try:
+            write_atomic(reserve, lambda f: f.write(bytes(RESERVE_BYTES + 2 * self.path.stat().st_size)))
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+
+    def _write(self) -> None:
         write_json_atomic(
             self.path,
             {
@@ -288,6 +314,8 @@ class SweepFile:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"{path}: no sweep here (python -m scaling.sweep writes it)") from None
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: corrupt ({' '.join(str(err).split())})") from None
         return cls(
             out=Path(out),
             name=data["name"],

@@ -9,6 +9,7 @@ evaluations so far, and resuming replays exactly what an uninterrupted run would
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import platform
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from scaling.data import build_source, eval_batch, zero_shot_tasks
 from scaling.distributed import World, average_gradients, barrier, init_world
-from scaling.errors import ConfigError
+from scaling.errors import ConfigError, error_line
 from scaling.evaluate import evaluate
 from scaling.losses import build_loss
 from scaling.models import build_model, context_length, model_stats
@@ -82,6 +83,14 @@ def state_digest(state: object) -> str:
 
     feed(state)
     return digest.hexdigest()
+
+
+def serialized(obj: object) -> bytes:
+    """torch.save into memory: written to a file by write_atomic, a full disk raises ENOSPC naming the file
+    (torch's zip writer reports it as 'unexpected pos')."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
@@ -276,7 +285,7 @@ class Run:
         path = self.dir / CHECKPOINT
         if path.exists():
             os.replace(path, self.dir / PREVIOUS)
-        write_atomic(path, lambda f: torch.save(blob, f))
+        write_atomic(path, lambda f: f.write(serialized(blob)))
 
     def restore(self) -> bool:
         """Resume from the last checkpoint, or the one before it if the last is corrupt, else from scratch; a
@@ -410,10 +419,10 @@ class Run:
             self.write_record("failed", error=f"{why}; starting it again resumes from its last checkpoint")
             raise
         except Exception as err:
-            self.write_record("failed", error=f"{type(err).__name__}: {err}".splitlines()[0])
+            self.write_record("failed", error=error_line(err))
             raise
         if self.world.is_main:
-            write_atomic(self.dir / WEIGHTS, lambda f: torch.save(self.model.state_dict(), f))
+            write_atomic(self.dir / WEIGHTS, lambda f: f.write(serialized(self.model.state_dict())))
         self.write_record("done")
         if self.world.is_main:
             for name in (CHECKPOINT, PREVIOUS):

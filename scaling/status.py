@@ -19,6 +19,7 @@ from pathlib import Path
 from scaling.errors import exits_cleanly
 from scaling.executors import JobInfo, cancel, execute, in_flight, job_error, job_infos
 from scaling.jobs import PROGRESS
+from scaling.lock import hold
 from scaling.plan import SweepFile, Task, task_done, todo
 from scaling.records import CorruptRecord, owner_died, read_record, run_dir
 
@@ -214,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         for s in failed:
             print(f"resubmitting {s.task.id} ({s.task.role}): {s.detail}")
-        active = in_flight(sweep)
-        failures = execute(sweep, todo(sweep.tasks, sweep.out, skip=set(active)), active, LiveDisplay)
+        with hold(sweep.out):
+            sweep = SweepFile.load(args.sweep)  # as the last orchestrator left it
+            active = in_flight(sweep)
+            failures = execute(sweep, todo(sweep.tasks, sweep.out, skip=set(active)), active, LiveDisplay)
         return 1 if failures else 0
     statuses = follow(sweep) if args.watch else collect(sweep)
     print(render(sweep, statuses, everything=args.all))

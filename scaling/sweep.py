@@ -16,8 +16,9 @@ from pathlib import Path
 
 from scaling.errors import exits_cleanly
 from scaling.executors import execute, in_flight, local_slots, resolve_kind
-from scaling.grid import Grid, check_memory, load_grid, machine_memory_gb
-from scaling.plan import Plan, SweepFile, build_tasks, corrupt_records, todo
+from scaling.grid import Expansion, Grid, check_memory, load_grid, machine_memory_gb
+from scaling.lock import hold
+from scaling.plan import Plan, SweepFile, Task, build_tasks, corrupt_records, todo
 from scaling.status import LiveDisplay, follow, render
 
 
@@ -84,6 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         check_memory(expansion.runs + expansion.references, lambda m: machine_memory_gb(), "this machine's memory")
+    if args.dry_run:
+        return submit(expansion, tasks, kind, args)
+    with hold(out):  # one orchestrator per out dir: it alone plans, submits and writes sweep.json
+        return submit(expansion, tasks, kind, args)
+
+
+def submit(expansion: Expansion, tasks: list[Task], kind: str, args: argparse.Namespace) -> int:
+    """Plan, then run or submit what is not done; tasks still in flight from an earlier (perhaps killed)
+    orchestrator are adopted: waited for locally or with --wait, then the analysis runs."""
+    grid = expansion.grid
+    out = Path(grid.out).resolve()
+    run_ids = {t.id for t in tasks if t.role == "run"}
     sweep = SweepFile.create(expansion, out, tasks, kind)
     active = in_flight(sweep)
     pending = todo(tasks, out, skip=set(active))
@@ -96,14 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         print("dry run: nothing submitted, nothing written")
         return 0
-    if not pending:
+    if not pending and not active:  # a finished sweep: show its comparison again
         print("nothing to run")
-        if not active:  # a finished sweep: show its comparison again
-            analyse(grid, out, run_ids)
+        analyse(grid, out, run_ids)
         return 0
-    failures = execute(sweep, pending, active, LiveDisplay)
+    if not pending:
+        print("nothing to run" + (", waiting for the task(s) in flight" if local_waits(kind, args) else ""))
+        if not local_waits(kind, args):
+            return 0
+    failures = execute(sweep, pending, active, LiveDisplay) if pending or kind != "slurm" else {}
     if kind == "slurm":
-        print(f"submitted {len(pending)} task(s); follow with: python -m scaling.status {out}")
+        if pending:
+            print(f"submitted {len(pending)} task(s); follow with: python -m scaling.status {out}")
         if not args.wait:
             return 0
         statuses = follow(sweep)
@@ -116,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     analyse(grid, out, run_ids)
     return 0
+
+
+def local_waits(kind: str, args: argparse.Namespace) -> bool:
+    """Whether this orchestrator follows the sweep to its end: always locally, on SLURM with --wait."""
+    return kind != "slurm" or args.wait
 
 
 if __name__ == "__main__":

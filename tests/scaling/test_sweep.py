@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -135,3 +136,99 @@ def test_a_truncated_record_is_named_and_its_run_redone(local_smoke: Path, tmp_p
     assert again.returncode == 0, again.stdout + again.stderr
     assert read_record(path)["status"] == "done"
     assert "done 6, failed 0" in cli("scaling.status", out).stdout
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 600 kB file system (tmpfs; needs root): room for a sweep's files, not for a run's checkpoint."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def _tiny_grid(tmp_path: Path, out: Path) -> Path:
+    grid = tmp_path / "tiny.yaml"
+    grid.write_text(
+        f"name: tiny\nout: {out}\nexecutor: {{kind: local}}\naxes: {{seed: [0, 1]}}\n"
+        "base: {model: w32-l1, data: {pool_size: 256, eval_size: 64}, batch_size: 32, samples_seen: 512}\n"
+    )
+    return grid
+
+
+def test_a_full_disk_is_one_line_per_failure_and_every_job_is_recorded(small_disk: Path, tmp_path: Path):
+    out = small_disk / "out"
+    result = cli("scaling.sweep", _tiny_grid(tmp_path, out))
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    sweep = SweepFile.load(out)
+    failed = [line for line in result.stdout.splitlines() if line.startswith("failed ")]
+    assert sorted(failed) == sorted(
+        f"failed {t.id}: no space left on device: {run_dir(out, t.id) / 'checkpoint.pt'}" for t in sweep.tasks
+    )
+    assert set(job_ids(out)) == {t.id for t in sweep.tasks}  # every job it started is in sweep.json
+
+
+def test_an_orchestrator_that_cannot_write_says_so_in_one_line(small_disk: Path, tmp_path: Path):
+    (small_disk / "filler").write_bytes(bytes(shutil.disk_usage(small_disk).free))
+    with pytest.raises(OSError, match="No space left on device"):
+        (small_disk / "more").write_bytes(bytes(4096))
+    out = small_disk / "out"
+    result = cli("scaling.sweep", _tiny_grid(tmp_path, out))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"error: no space left on device: {out / '.sweep.lock'}"]
+
+
+def test_sweep_json_records_a_job_even_once_the_disk_is_full(small_disk: Path):
+    expansion = load_grid(SMOKE, [f"out={small_disk / 'out'}"])
+    sweep = SweepFile.create(expansion, small_disk / "out", build_tasks(expansion), "local")
+    sweep.save()  # keeps a reserve beside sweep.json
+    free = shutil.disk_usage(small_disk).free
+    (small_disk / "filler").write_bytes(bytes(free - 1024))
+    sweep.add_job(sweep.tasks[0].id, "4242", "local")
+    with pytest.raises(OSError, match="No space left on device"):
+        sweep.save()
+    assert job_ids(small_disk / "out")[sweep.tasks[0].id] == ["4242"]
+
+
+def test_a_stale_lock_of_a_dead_orchestrator_is_taken_over(tmp_path: Path):
+    from scaling.lock import LOCK, hold
+
+    (tmp_path / LOCK).write_text(json.dumps({"pid": 999999999, "host": "gone", "since": 0}))
+    with hold(tmp_path):  # flock dies with its holder: nothing stale remains
+        assert json.loads((tmp_path / LOCK).read_text())["pid"] == os.getpid()
+
+
+def test_one_orchestrator_per_out_dir_and_a_killed_one_is_adopted(tmp_path: Path):
+    """A second sweep on the same dir refuses, naming the holder; after the orchestrator is SIGKILLed, a re-run
+    adopts its job still running, waits for it and runs the analysis."""
+    import signal
+    import time
+
+    from .conftest import REPO, wait_until
+
+    out = tmp_path / "out"
+    grid = tmp_path / "g.yaml"
+    grid.write_text(
+        f"name: adopt\nout: {out}\nexecutor: {{kind: local}}\nanalysis: {{y: zeroshot_error.colour_shape}}\n"
+        "base: {model: w32-l1, data: {pool_size: 512, eval_size: 64}, batch_size: 32, samples_seen: 9600}\n"
+    )
+    first = subprocess.Popen([sys.executable, "-m", "scaling.sweep", str(grid)], cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: (out / "sweep.json").exists() and job_ids(out), 120, 0.2, "the first job")
+        second = cli("scaling.sweep", grid)
+        assert second.returncode == 2
+        assert second.stderr.startswith(f"error: {out}: another sweep is running here (pid {first.pid} on ")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    (task_id, (job,)), = job_ids(out).items()
+    time.sleep(0.5)
+    adopted = cli("scaling.sweep", grid)
+    assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+    assert "1 task(s) already queued or running" in adopted.stdout
+    assert "nothing to run, waiting for the task(s) in flight" in adopted.stdout
+    assert "analysis: skipped" in adopted.stdout  # it ran the analysis (one run is too few to fit)
+    assert read_record(run_dir(out, task_id))["status"] == "done" and job_ids(out)[task_id] == [job]
