@@ -48,3 +48,8 @@ def test_cpu_grids_compare_both_methods_on_the_same_configurations(name):
         assert sorted(table[("clip", model)]) == sorted(table[("drrho", model)])
     if name == "demo.yaml":
         assert len(models) >= 3 and all(len(set(v)) >= 3 for v in table.values())
+        (reference,) = load_grid(SWEEPS / name).references  # like the paper: cleaner, other pool, longer
+        target = next(s for s in load_grid(SWEEPS / name).runs if s.method == "drrho")
+        assert reference.data.seed != target.data.seed
+        assert reference.data.caption_noise < target.data.caption_noise
+        assert reference.samples_seen > max(max(budgets) for budgets in table.values())
