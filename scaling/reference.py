@@ -30,7 +30,7 @@ from scaling.data import build_source, eval_batch, zero_shot_tasks
 from scaling.errors import ConfigError
 from scaling.evaluate import evaluate, zero_shot_errors
 from scaling.models import build_model, context_length, model_stats
-from scaling.records import read_record, run_dir, write_atomic, write_json_atomic
+from scaling.records import CorruptRecord, read_record, run_dir, write_atomic, write_json_atomic
 from scaling.spec import DataSpec, ReferenceSpec
 
 SHARD_ROWS = 16_384
@@ -92,10 +92,20 @@ def _pretrained_zero_shot(model, data: DataSpec, tokenizer) -> dict:
 
 
 def _from_run(directory: Path, data: DataSpec) -> LoadedReference:
-    record = read_record(directory)
+    try:
+        record = read_record(directory)
+    except CorruptRecord as err:
+        raise ConfigError(f"reference: {err}") from None
     weights = directory / "model.pt"
     if record is None or record.get("status") != "done" or not weights.exists():
         raise ConfigError(f"reference: run {directory} has not finished (no done record.json and model.pt)")
+    checksum = _sha256(weights, 64)
+    expected = (record.get("weights") or {}).get("sha256")
+    if expected is not None and checksum != expected:
+        raise ConfigError(
+            f"reference: {weights} is corrupt (its sha256 differs from the one its record.json gives);"
+            f" delete {directory} to train the reference again"
+        )
     arch = record["spec"]["model"]
     source = build_source(DataSpec.model_validate(record["spec"]["data"]), context_length(arch))
     model = build_model(arch, source.tokenizer.vocab_size)
@@ -107,7 +117,7 @@ def _from_run(directory: Path, data: DataSpec) -> LoadedReference:
         _freeze(model),
         f"run:{record['run_id']} ({arch})",
         arch,
-        _sha256(weights),
+        checksum[:16],
         metrics,
         stats.flops_fwd_per_sample,
         stats.params_total,

@@ -258,6 +258,7 @@ class Run:
         self.tasks = zero_shot_tasks(spec.data)
         self.env = environment(self.world)
         self.between_steps = False
+        self.weights_sha256: str | None = None  # of model.pt, once written: a reference checks it on load
 
     def _load_reference(self, spec: RunSpec, out: Path, progress: bool) -> Reference:
         """The main rank builds a missing embedding cache while the others wait, then they read it: one writer."""
@@ -322,6 +323,7 @@ class Run:
             "status": status,
             "error": error,
             "owner": owner() if status == "running" else None,
+            "weights": None if self.weights_sha256 is None else {"file": WEIGHTS, "sha256": self.weights_sha256},
             "model": {"name": spec.model, **{k: v for k, v in self.stats.__dict__.items() if k != "name"}},
             "reference": None if self.reference is None else self.reference.info(),
             "evals": state.evals,
@@ -422,7 +424,9 @@ class Run:
             self.write_record("failed", error=error_line(err))
             raise
         if self.world.is_main:
-            write_atomic(self.dir / WEIGHTS, lambda f: f.write(serialized(self.model.state_dict())))
+            weights = serialized(self.model.state_dict())
+            write_atomic(self.dir / WEIGHTS, lambda f: f.write(weights))
+            self.weights_sha256 = hashlib.sha256(weights).hexdigest()
         self.write_record("done")
         if self.world.is_main:
             for name in (CHECKPOINT, PREVIOUS):

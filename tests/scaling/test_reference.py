@@ -193,3 +193,14 @@ def test_a_reference_checkpoint_that_is_not_a_plain_state_dict_is_one_line(tmp_p
     message = str(caught.value)
     assert message.startswith(f"reference.checkpoint: {path} is not a plain state dict") and "\n" not in message
     assert "weights_only=False" not in message
+
+
+def test_a_reference_run_whose_weights_were_altered_is_refused(sweep_dir, tmp_path):
+    spec = parse_spec(steered("online"))
+    source = records.run_dir(sweep_dir, spec.reference.run.run_id)
+    copy = records.run_dir(tmp_path, spec.reference.run.run_id)
+    shutil.copytree(source, copy)
+    assert records.read_record(copy)["weights"]["file"] == "model.pt"
+    _flip_middle_byte(copy / "model.pt")
+    with pytest.raises(ConfigError, match=f"reference: {copy / 'model.pt'} is corrupt"):
+        load_reference(spec.reference, tmp_path, spec.data)

@@ -349,3 +349,21 @@ def test_through_the_cli_no_traceback(tmp_path, case):
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.splitlines()) == len(expected) and proc.stdout == ""
+
+
+def test_an_out_on_a_read_only_file_system_is_refused(tmp_path, capsys):
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True
+    ).returncode:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    try:
+        grid = tmp_path / "grid.yaml"
+        grid.write_text(GOOD.replace("out: {tmp}/out", f"out: {mount}/out"))
+        with pytest.raises(SystemExit) as exited:
+            main([str(grid), "--executor", "local"])
+        assert exited.value.code == 2
+        assert capsys.readouterr().err.splitlines() == [f"error: {grid}:2: out: {mount} is not writable"]
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
