@@ -433,9 +433,10 @@ def _origin(layer: Layer, rel: SpecPath, fallback: GridPath) -> GridPath:
     for n in range(len(rel), 0, -1):
         if rel[:n] in layer:
             return layer[rel[:n]][1]
-        inside = next((grid for spec, (_, grid) in layer.items() if spec[:n] == rel[:n]), None)
+        inside = next(((spec, grid) for spec, (_, grid) in layer.items() if spec[:n] == rel[:n]), None)
         if inside is not None:
-            return inside[: len(inside) - (len(next(s for s, (_, g) in layer.items() if g == inside)) - n)]
+            spec, grid = inside
+            return grid[: len(grid) - (len(spec) - n)]  # the block that holds the key
     return fallback
 
 
