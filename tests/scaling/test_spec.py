@@ -81,11 +81,17 @@ RUN = "model: w32-l1\nsamples_seen: 640\nbatch_size: 32\ndata: {pool_size: 256}\
         (RUN, ["seed=["], ["override seed=[: not valid YAML"]),
         (RUN, ["seed=1.0e+23"], ["override seed=1.0e+23: seed: Unable to parse input string as an integer"]),
         (RUN, ["optim.lr=.inf"], ["override optim.lr=.inf: optim.lr: Input should be a finite number"]),
-        (RUN, ["data.pool_size=100000000000", "batch_size=1000000000", "samples_seen=1000000000000"],
-         ["batch_size: 1000000000 is too large"]),
+        (
+            RUN,
+            ["data.pool_size=100000000000", "batch_size=1000000000", "samples_seen=1000000000000"],
+            ["batch_size: 1000000000 is too large"],
+        ),
         (RUN, ["batch_size=1024"], ["override batch_size=1024: batch_size 1024 is larger than data.pool_size 256"]),
-        (RUN.replace("32", "thirty") + "eval: {points: 0}\n", [],
-         ["run.yaml:3: batch_size: Input should be a valid integer", "run.yaml:5: eval.points: Input should be"]),
+        (
+            RUN.replace("32", "thirty") + "eval: {points: 0}\n",
+            [],
+            ["run.yaml:3: batch_size: Input should be a valid integer", "run.yaml:5: eval.points: Input should be"],
+        ),
     ],
     ids=["duplicate", "utf-16", "nul", "override-[", "override-seed", "override-lr", "memory", "whole-spec", "two"],
 )

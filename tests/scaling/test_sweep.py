@@ -114,8 +114,6 @@ def test_the_dag_caches_once_per_pool_and_online_runs_wait_for_the_reference():
     assert {t.after for t in online if t.role == "run"} == {(), (reference.id,)}
 
 
-
-
 def test_a_truncated_record_is_named_and_its_run_redone(local_smoke: Path, tmp_path: Path):
     out = tmp_path / "out"
     shutil.copytree(local_smoke, out)
@@ -214,8 +212,12 @@ def test_one_orchestrator_per_out_dir_and_a_killed_one_is_adopted(tmp_path: Path
         f"name: adopt\nout: {out}\nexecutor: {{kind: local}}\nanalysis: {{y: zeroshot_error.colour_shape}}\n"
         "base: {model: w32-l1, data: {pool_size: 512, eval_size: 64}, batch_size: 32, samples_seen: 9600}\n"
     )
-    first = subprocess.Popen([sys.executable, "-m", "scaling.sweep", str(grid)], cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "scaling.sweep", str(grid)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until(lambda: (out / "sweep.json").exists() and job_ids(out), 120, 0.2, "the first job")
         second = cli("scaling.sweep", grid)
@@ -224,7 +226,7 @@ def test_one_orchestrator_per_out_dir_and_a_killed_one_is_adopted(tmp_path: Path
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    (task_id, (job,)), = job_ids(out).items()
+    ((task_id, (job,)),) = job_ids(out).items()
     time.sleep(0.5)
     adopted = cli("scaling.sweep", grid)
     assert adopted.returncode == 0, adopted.stdout + adopted.stderr
