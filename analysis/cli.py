@@ -18,6 +18,7 @@ import pandas as pd
 from analysis.data import Y_TRANSFORMS, InputError
 from analysis.laws import LAWS, get_law
 from analysis.select import get_rule
+from analysis.study import FitOptions
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,11 +71,24 @@ def add_fit_arguments(parser: argparse.ArgumentParser, *, default_draws: int) ->
     parser.add_argument("--ci", type=float, default=0.95, help="interval level")
 
 
-def fit_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The fit options this command's parser defines (all of `add_fit_arguments`, or some of them) as keyword
-    arguments of the API (`bootstrap_laws`, `compare_methods`, `paper_figures`, ...): `--bootstrap N` is `draws=N`."""
-    names = {"law": "law", "n": "n", "d": "d", "frontier": "frontier", "draws": "bootstrap", "seed": "seed", "ci": "ci"}
-    return {key: getattr(args, name) for key, name in names.items() if hasattr(args, name)}
+def fit_options(args: argparse.Namespace, **changes: Any) -> FitOptions:
+    """The fit options this command's parser defines (all of `add_fit_arguments`, or some of them), and any
+    `changes`, as one validated `FitOptions` (`--bootstrap N` is `draws=N`, `--pair-on` is `config`)."""
+    names = {
+        "law": "law",
+        "n": "n",
+        "d": "d",
+        "frontier": "frontier",
+        "draws": "bootstrap",
+        "seed": "seed",
+        "ci": "ci",
+        "y_transform": "y_transform",
+        "config": "pair_on",
+        "seeds": "seeds",
+        "seed_col": "seed_col",
+    }
+    given = {key: getattr(args, name) for key, name in names.items() if getattr(args, name, None) is not None}
+    return FitOptions.of(given, **changes)
 
 
 def run(main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequence[str] | None) -> int:

@@ -212,7 +212,7 @@ class Analysis(Strict):
     frontier: str = "running-min"
     bootstrap: int | None = Field(None, ge=0, description="bootstrap draws (default: analysis' own)")
     law: str = "power"
-    options: dict[str, Any] = Field({}, description="further sweep_study keyword arguments")
+    options: dict[str, Any] = Field({}, description="further analysis.study.FitOptions (seed, ci, ...)")
 
 
 AxisValues = Annotated[list[Any], Field(min_length=1)]
