@@ -22,9 +22,9 @@ from typing import Any
 import submitit
 
 from scaling.errors import ConfigError
-from scaling.grid import Executor, Resources
 from scaling.jobs import CacheJob, RunJob, error_line
 from scaling.plan import SweepFile, Task, task_done
+from scaling.runtime import Executor, Resources
 
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # no scheduler limit locally; runs still checkpoint periodically
 POLL_S = 0.5

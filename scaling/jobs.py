@@ -18,8 +18,9 @@ from typing import Any
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
-from scaling.plan import CacheSpec, cache_marker
-from scaling.records import read_record, run_dir, write_json_atomic
+from scaling.cache import CacheSpec, cache_marker
+from scaling.io import write_json_atomic
+from scaling.records import read_record, run_dir
 from scaling.spec import RunSpec
 
 PROGRESS = "progress.json"

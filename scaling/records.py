@@ -8,35 +8,11 @@ with the spec's axes as columns, which is what every analysis function takes.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 RECORD = "record.json"
 STATUSES = ("running", "done", "failed")
-
-
-def write_atomic(path: Path, write: Callable[[BinaryIO], Any]) -> None:
-    """`write` into a uniquely named temp file in the same directory, fsync, rename: a reader (or a resumed run)
-    sees the old file or the new, never half of one, even with two writers of the same path."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_atomic(path, lambda f: f.write(json.dumps(data, indent=1, sort_keys=True).encode()))
 
 
 def run_dir(out: Path, run_id: str) -> Path:

@@ -22,8 +22,9 @@ from tqdm import tqdm
 from scaling.data import build_source, eval_batch, zero_shot_tasks
 from scaling.errors import ConfigError
 from scaling.evaluate import evaluate, zero_shot_errors
+from scaling.io import write_atomic, write_json_atomic
 from scaling.models import build_model, context_length, model_stats
-from scaling.records import read_record, run_dir, write_atomic, write_json_atomic
+from scaling.records import read_record, run_dir
 from scaling.spec import DataSpec, ReferenceSpec
 
 SHARD_ROWS = 16_384

@@ -26,9 +26,10 @@ from scaling.data import build_source, eval_batch, zero_shot_tasks
 from scaling.distributed import World, average_gradients, barrier, init_world
 from scaling.errors import ConfigError
 from scaling.evaluate import evaluate
+from scaling.io import write_atomic, write_json_atomic
 from scaling.losses import build_loss
 from scaling.models import build_model, context_length, model_stats
-from scaling.records import read_record, run_dir, write_atomic, write_json_atomic
+from scaling.records import read_record, run_dir
 from scaling.spec import RunSpec
 
 if TYPE_CHECKING:

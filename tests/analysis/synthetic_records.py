@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scaling.records import run_dir, write_json_atomic
+from scaling.io import write_json_atomic
+from scaling.records import run_dir
 from scaling.spec import ReferenceSpec, RunSpec
 
 # name: (params_total, params_nonembedding, flops_fwd_per_sample, flops_train_per_sample), from

@@ -1,11 +1,9 @@
-"""Records are written atomically and load into one tidy row per run × evaluation."""
+"""Records load into one tidy row per run × evaluation."""
 
-import json
-import os
 
-import pytest
 
 from scaling import records
+from scaling.io import write_json_atomic
 
 
 def _record(run_id: str, method: str, status: str = "done") -> dict:
@@ -19,27 +17,10 @@ def _record(run_id: str, method: str, status: str = "done") -> dict:
     return {"run_id": run_id, "spec": spec, "status": status, "model": {"params_total": 10}, "evals": evals}
 
 
-def test_atomic_write_replaces_whole_files_and_leaves_no_temp(tmp_path):
-    path = tmp_path / "record.json"
-    records.write_json_atomic(path, {"a": 1})
-    records.write_json_atomic(path, {"a": 2})
-    assert json.loads(path.read_text()) == {"a": 2}
-    assert os.listdir(tmp_path) == ["record.json"]
-
-
-def test_a_failed_write_keeps_the_old_file(tmp_path):
-    path = tmp_path / "record.json"
-    records.write_json_atomic(path, {"a": 1})
-    with pytest.raises(TypeError):
-        records.write_json_atomic(path, {"a": object()})
-    assert json.loads(path.read_text()) == {"a": 1}
-    assert os.listdir(tmp_path) == ["record.json"]
-
-
 def test_load_flattens_to_one_row_per_evaluation(tmp_path):
     for run_id, method, status in [("a", "clip", "done"), ("b", "drrho", "done"), ("c", "clip", "running")]:
         (tmp_path / "runs" / run_id).mkdir(parents=True)
-        records.write_json_atomic(tmp_path / "runs" / run_id / "record.json", _record(run_id, method, status))
+        write_json_atomic(tmp_path / "runs" / run_id / "record.json", _record(run_id, method, status))
     table = records.load(tmp_path)
     assert len(table) == 6
     assert list(table.columns[:2]) == ["run_id", "status"]

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from scaling.executors import local_slots, resolve_kind, slurm_available
-from scaling.grid import Executor, load_grid
+from scaling.grid import load_grid
 from scaling.plan import SweepFile, build_tasks
 from scaling.records import load, read_record, run_dir
+from scaling.runtime import Executor
 from scaling.sweep import analyse
 
 from .conftest import SMOKE, cli, job_ids
