@@ -8,6 +8,7 @@ with the spec's axes as columns, which is what every analysis function takes.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +20,40 @@ def run_dir(out: Path, run_id: str) -> Path:
     return Path(out) / "runs" / run_id
 
 
+class CorruptRecord(ValueError):
+    """A record file that exists but is not a JSON object (truncated, binary, hand-edited): its run is not done."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"corrupt record {path}: {reason}")
+
+
 def read_record(path: Path) -> dict | None:
-    """A record by file or run directory; None if absent (a run that never evaluated)."""
+    """A record by file or run directory; None if absent (a run that never evaluated).
+
+    Raises CorruptRecord, naming the file, if it is not UTF-8 JSON holding an object."""
     path = Path(path)
     if path.is_dir():
         path = path / RECORD
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_bytes().decode())
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as err:
+        raise CorruptRecord(path, f"not UTF-8 ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise CorruptRecord(path, f"invalid JSON ({err})") from None
+    if not isinstance(record, dict):
+        raise CorruptRecord(path, f"expected a JSON object, got {type(record).__name__}")
+    return record
 
 
 def is_done(out: Path, run_id: str) -> bool:
-    record = read_record(run_dir(out, run_id))
+    """Whether the run finished; a corrupt record is not done (the run is redone and rewrites it)."""
+    try:
+        record = read_record(run_dir(out, run_id))
+    except CorruptRecord:
+        return False
     return record is not None and record.get("status") == "done"
 
 
@@ -85,13 +107,18 @@ def load(path: str | Path, status: str | None = None):
     Columns: run_id, status, steered, final, the spec's axes (method, model, samples_total, batch_size, seed,
     data.*, optim.*, loss.*, eval.*), model.* stats, reference.name, and per evaluation: samples_seen, step,
     compute_target, compute_reference, compute (their sum), wall_s, val_loss, zeroshot_error.<task>,
-    retrieval_r1.i2t / .t2i. `status="done"` keeps finished runs only.
+    retrieval_r1.i2t / .t2i. `status="done"` keeps finished runs only. A corrupt record is skipped with one
+    warning line on stderr naming its file.
     """
     import pandas as pd
 
     rows = []
     for file in find_records(Path(path)):
-        record = read_record(file)
+        try:
+            record = read_record(file)
+        except CorruptRecord as err:
+            print(f"warning: skipped {err}", file=sys.stderr)
+            continue
         if record and (status is None or record.get("status") == status):
             rows.extend(record_rows(record))
     frame = pd.DataFrame(rows)

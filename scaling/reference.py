@@ -3,15 +3,21 @@
 A reference comes from a run of this toolkit (inside a sweep or a finished run directory), an open_clip
 state dict, or open_clip pretrained weights (local only: nothing is downloaded at run time). Its normalised
 image and text embeddings of every pool sample are computed once per (reference, dataset) and stored as
-float16 .npy shards with a manifest naming the reference checksum and the dataset; a cache whose manifest
-disagrees with what a run asks for is rejected, never silently reused.
+float16 .npy shards with a manifest naming the reference checksum, the dataset and every shard's size and
+sha256; a cache whose manifest disagrees with what a run asks for is rejected, never silently reused, and a
+shard that is missing, truncated or altered is embedded again (it is a pure function of reference and pool).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-from collections.abc import Callable
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +61,12 @@ class LoadedReference:
         return self.model.context_length
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, length: int = 16) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()[:length]
 
 
 def _freeze(model: torch.nn.Module) -> torch.nn.Module:
@@ -129,6 +135,36 @@ def _from_state_dict(path: Path, arch: str, data: DataSpec) -> LoadedReference:
     )
 
 
+@contextmanager
+def hub_offline() -> Iterator[None]:
+    """The Hugging Face Hub client answers from its cache only: online, a compute node without internet retries
+    for ~47 s before failing, and a job must never download weights anyway."""
+    from huggingface_hub import constants
+
+    previous, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
+
+
+def _create_pretrained(name: str, tag: str | None):
+    """open_clip's model with its weights from disk: a file, the Hub cache, or open_clip's URL cache."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(name, tag) if tag and not Path(tag).is_file() else {}
+    if cfg.get("url") and not cfg.get("hf_hub"):  # open_clip would fetch a URL-only tag with urllib
+        cached = Path("~/.cache/clip").expanduser() / os.path.basename(cfg["url"])
+        if not cached.is_file():
+            raise FileNotFoundError(f"{cached} is missing")
+    logging.disable(logging.ERROR)  # open_clip logs the failure we report in one line
+    try:
+        with hub_offline():
+            return open_clip.create_model(name, pretrained=tag, output_dict=True)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def _from_pretrained(spec: ReferenceSpec, data: DataSpec) -> LoadedReference:
     """open_clip pretrained weights, only if they are already on disk (hub cache or a local file)."""
     import open_clip
@@ -136,11 +172,13 @@ def _from_pretrained(spec: ReferenceSpec, data: DataSpec) -> LoadedReference:
     name = spec.pretrained if spec.pretrained.startswith("hf-hub:") else spec.model
     tag = None if spec.pretrained.startswith("hf-hub:") else spec.pretrained
     try:
-        model = open_clip.create_model(name, pretrained=tag, output_dict=True)
-    except Exception as err:  # open_clip raises several types for missing weights / offline hub
+        model = _create_pretrained(name, tag)
+    except Exception:  # open_clip raises several types for missing weights / offline hub
+        what, fetch = (f"{name} {tag!r}", f"{name!r}, pretrained={tag!r}") if tag else (name, repr(name))
         raise ConfigError(
-            f"reference.pretrained: cannot load {spec.pretrained!r} for {name} offline ({str(err).splitlines()[0]});"
-            " download the weights on a login node first or give reference.checkpoint"
+            f"reference.pretrained: {what} weights are not on this machine (a file, the Hugging Face Hub cache or"
+            f" ~/.cache/clip) and jobs never download; on a login node run"
+            f' python -c "import open_clip; open_clip.create_model({fetch})", or give reference.checkpoint'
         ) from None
     arch = spec.model or name
     tokenizer = open_clip.get_tokenizer(name)
@@ -193,28 +231,70 @@ def build_cache(spec: ReferenceSpec, data: DataSpec, out: Path, progress: bool =
     return ensure_cache(ref, reference_source(ref, data), Path(out), progress)
 
 
+def shard_name(shard: int) -> str:
+    return f"{shard:05d}.npy"
+
+
+def _file_entry(path: Path) -> dict:
+    """What the manifest says of a shard, to check it against later."""
+    return {"bytes": path.stat().st_size, "sha256": _sha256(path, 64)}
+
+
+def _size_matches(path: Path, entry: dict | None) -> bool:
+    return entry is not None and path.is_file() and path.stat().st_size == entry["bytes"]
+
+
+def _read_manifest(directory: Path) -> dict | None:
+    """The cache's manifest if it is complete (this format, with per-shard checksums); None means build it."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("shards"), dict) else None
+
+
+def embed_shard(ref: LoadedReference, source, directory: Path, shard: int, shard_rows: int) -> dict:
+    """Embed one shard's rows of the pool and write it atomically; returns its manifest entry."""
+    rows = _embed(ref, source, np.arange(shard * shard_rows, min((shard + 1) * shard_rows, len(source))))
+    buffer = io.BytesIO()
+    np.save(buffer, rows)
+    data = buffer.getvalue()
+    write_atomic(directory / shard_name(shard), lambda f: f.write(data))
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 @torch.no_grad()
 def ensure_cache(ref: LoadedReference, source, out: Path, progress: bool = True) -> Path:
-    """Embed the whole pool shard by shard; a rerun skips shards already written, the manifest comes last."""
+    """Embed the whole pool shard by shard, the manifest last. An interrupted build keeps the shards it wrote;
+    a shard of a finished cache that is missing or truncated (by its size in the manifest) is embedded again."""
     directory = cache_dir(out, ref, source.describe())
-    if (directory / MANIFEST).exists():
+    manifest = _read_manifest(directory)
+    listed = manifest["shards"] if manifest else {}
+    names = [shard_name(i) for i in range(-(-len(source) // SHARD_ROWS))]
+    broken = [name for name in names if not _size_matches(directory / name, listed.get(name))]
+    if manifest and not broken:
         return directory
+    if manifest:
+        print(f"reference cache {directory}: re-embedding missing or truncated {', '.join(broken)}", file=sys.stderr)
     directory.mkdir(parents=True, exist_ok=True)
-    n = len(source)
-    starts = range(0, n, SHARD_ROWS)
-    for shard, start in enumerate(tqdm(starts, desc="reference cache", unit="shard", disable=not progress)):
-        path = directory / f"{shard:05d}.npy"
-        if not path.exists():
-            rows = _embed(ref, source, np.arange(start, min(start + SHARD_ROWS, n)))
-            write_atomic(path, lambda f, rows=rows: np.save(f, rows))
+    shards = {}
+    for shard, name in enumerate(tqdm(names, desc="reference cache", unit="shard", disable=not progress)):
+        path = directory / name
+        if name in listed and name not in broken:
+            shards[name] = listed[name]
+        elif manifest is None and path.is_file():  # written (atomically) by an interrupted build
+            shards[name] = _file_entry(path)
+        else:
+            shards[name] = embed_shard(ref, source, directory, shard, SHARD_ROWS)
     manifest = {
         "reference": {"name": ref.name, "checksum": ref.checksum, "arch": ref.arch},
         "data": source.describe(),
-        "rows": n,
+        "rows": len(source),
         "shard_rows": SHARD_ROWS,
-        "dim": int(np.load(directory / "00000.npy", mmap_mode="r").shape[-1]),
+        "dim": int(np.load(directory / names[0], mmap_mode="r").shape[-1]),
         "dtype": "float16",
         "layout": "[rows, 2, dim]: image then text embedding, L2-normalised",
+        "shards": shards,
     }
     write_json_atomic(directory / MANIFEST, manifest)
     return directory
@@ -261,14 +341,32 @@ class Reference:
         manifest = json.loads((self.cache / MANIFEST).read_text())
         if manifest["reference"]["checksum"] != self.loaded.checksum or manifest["data"] != self.source.describe():
             raise ConfigError(f"reference cache {self.cache} was built for another reference or dataset; delete it")
-        self.shard_rows = manifest["shard_rows"]
+        self.shard_rows, self.listed = manifest["shard_rows"], manifest["shards"]
+
+    def _shard(self, shard: int) -> np.ndarray:
+        """A shard, checked against its sha256 on first use (a flipped byte once trained a run to a val_loss of
+        46.6); a damaged one is embedded again, here, from the reference it came from."""
+        path = self.cache / shard_name(shard)
+        expected = self.listed[path.name]
+        if not path.is_file() or _sha256(path, 64) != expected["sha256"]:
+            print(
+                f"reference cache shard {path} is missing or altered (sha256 mismatch); re-embedding it",
+                file=sys.stderr,
+                flush=True,
+            )
+            entry = embed_shard(self.loaded, self.source, self.cache, shard, self.shard_rows)
+            if entry != expected:  # same reference and rows, other threads: float16 may round differently
+                manifest = json.loads((self.cache / MANIFEST).read_text())
+                manifest["shards"][path.name] = self.listed[path.name] = entry
+                write_json_atomic(self.cache / MANIFEST, manifest)
+        return np.load(path, mmap_mode="r")
 
     def _rows(self, index: np.ndarray) -> np.ndarray:
         shard_ids, offsets = np.divmod(index, self.shard_rows)
         out = None
         for s in np.unique(shard_ids):
             if s not in self._shards:
-                self._shards[s] = np.load(self.cache / f"{s:05d}.npy", mmap_mode="r")
+                self._shards[s] = self._shard(int(s))
             mask = shard_ids == s
             rows = self._shards[s][offsets[mask]]
             if out is None:

@@ -8,9 +8,12 @@ evaluations so far, and resuming replays exactly what an uninterrupted run would
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import platform
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -36,8 +39,63 @@ if TYPE_CHECKING:
     from scaling.reference import Reference
 
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS = "checkpoint.prev.pt"  # the checkpoint before the last: a fallback if the last is corrupt
 WEIGHTS = "model.pt"
 MAX_LOGIT_SCALE = math.log(100)  # open_clip_train clamps 1/τ to at most 100
+
+
+class Diverged(RuntimeError):
+    """A non-finite loss, logit scale or evaluation: the run ends `failed`, never `done` with NaN metrics."""
+
+    def __init__(self, step: int, steps: int, what: str, value: float):
+        super().__init__(f"training diverged at step {step} of {steps}: {what} is {value} (lower optim.lr?)")
+
+
+class CorruptCheckpoint(ValueError):
+    """A checkpoint that does not load or whose contents differ from the digest saved inside it."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path = path
+        super().__init__(f"corrupt checkpoint {path}: {reason}")
+
+
+def state_digest(state: object) -> str:
+    """sha256 of a checkpoint's contents (tensors by dtype, shape and bytes; containers in order): saved inside
+    the checkpoint and checked on load, since torch.load does not notice a flipped byte in tensor data."""
+    digest = hashlib.sha256()
+
+    def feed(obj: object) -> None:
+        if isinstance(obj, dict):
+            digest.update(b"{%d" % len(obj))
+            for key in sorted(obj, key=str):
+                feed(key)
+                feed(obj[key])
+        elif isinstance(obj, list | tuple):
+            digest.update(b"[%d" % len(obj))
+            for item in obj:
+                feed(item)
+        elif isinstance(obj, torch.Tensor):
+            tensor = obj.detach().cpu().contiguous()
+            digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        else:
+            digest.update(f"{type(obj).__name__}:{obj!r};".encode())
+
+    feed(state)
+    return digest.hexdigest()
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
+    """A checkpoint's contents, verified against their saved digest; CorruptCheckpoint names the file."""
+    try:
+        blob = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for damaged files
+        raise CorruptCheckpoint(path, " ".join(str(err).split())[:200]) from None
+    if not isinstance(blob, dict) or "sha256" not in blob:
+        raise CorruptCheckpoint(path, "no checksum inside")
+    if blob.pop("sha256") != state_digest(blob):
+        raise CorruptCheckpoint(path, "checksum mismatch")
+    return blob
 
 
 @dataclass
@@ -215,19 +273,38 @@ class Run:
             "rng": torch.get_rng_state(),
             "state": self.state.__dict__,
         }
-        write_atomic(self.dir / CHECKPOINT, lambda f: torch.save(blob, f))
+        blob["sha256"] = state_digest(blob)
+        path = self.dir / CHECKPOINT
+        if path.exists():
+            os.replace(path, self.dir / PREVIOUS)
+        write_atomic(path, lambda f: torch.save(blob, f))
 
     def restore(self) -> bool:
-        path = self.dir / CHECKPOINT
-        if not path.exists():
-            return False
-        blob = torch.load(path, map_location=self.device, weights_only=True)
-        self.model.load_state_dict(blob["model"])
-        self.optimizer.load_state_dict(blob["optimizer"])
-        self.loss.load_state_dict(blob["loss"])
-        torch.set_rng_state(blob["rng"].cpu())
-        self.state = State(**blob["state"])
-        return True
+        """Resume from the last checkpoint, or the one before it if the last is corrupt, else from scratch; a
+        corrupt file is set aside as `<name>.corrupt` and the log says which state the run resumes from."""
+        corrupt = False
+        for path in (self.dir / CHECKPOINT, self.dir / PREVIOUS):
+            if not path.exists():
+                continue
+            try:
+                blob = load_checkpoint(path, self.device)
+            except CorruptCheckpoint as err:
+                corrupt = True
+                if self.world.is_main:
+                    path.replace(path.with_name(path.name + ".corrupt"))
+                    print(f"{err}; set aside as {path.name}.corrupt", file=sys.stderr, flush=True)
+                continue
+            self.model.load_state_dict(blob["model"])
+            self.optimizer.load_state_dict(blob["optimizer"])
+            self.loss.load_state_dict(blob["loss"])
+            torch.set_rng_state(blob["rng"].cpu())
+            self.state = State(**blob["state"])
+            if corrupt and self.world.is_main:
+                print(f"resuming from {path} (step {self.state.step})", file=sys.stderr, flush=True)
+            return True
+        if corrupt and self.world.is_main:
+            print("no intact checkpoint left: training restarts from step 0", file=sys.stderr, flush=True)
+        return False
 
     def record(self, status: str, error: str | None = None) -> dict:
         spec, state = self.spec, self.state
@@ -260,7 +337,7 @@ class Run:
     def evaluate(self) -> dict:
         samples = self.state.step * self.spec.batch_size
         metrics = evaluate(self.model, self.eval_data, self.tasks, self.source.tokenizer)
-        return {
+        evaluation = {
             "step": self.state.step,
             "samples_seen": samples,
             "epoch": samples / len(self.source),
@@ -270,6 +347,9 @@ class Run:
             "logit_scale": self.model.logit_scale.exp().item(),
             **metrics,
         }
+        if not math.isfinite(metrics["val_loss"]):
+            raise Diverged(self.state.step, self.spec.steps, "the validation loss", metrics["val_loss"])
+        return evaluation
 
     def local_batch(self, step: int):
         indices = batch_indices(self.spec, len(self.source), step)
@@ -303,6 +383,9 @@ class Run:
         self.optimizer.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        for what, value in (("the training loss", loss.item()), ("the logit scale", model.logit_scale.item())):
+            if not math.isfinite(value):
+                raise Diverged(step + 1, spec.steps, what, value)
         return loss.item()
 
     def train(self) -> dict:
@@ -325,7 +408,8 @@ class Run:
             write_atomic(self.dir / WEIGHTS, lambda f: torch.save(self.model.state_dict(), f))
         self.write_record("done")
         if self.world.is_main:
-            (self.dir / CHECKPOINT).unlink(missing_ok=True)
+            for name in (CHECKPOINT, PREVIOUS):
+                (self.dir / name).unlink(missing_ok=True)
         barrier(self.world)
         return self.record("done")
 

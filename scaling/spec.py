@@ -29,9 +29,10 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 class Frozen(BaseModel):
-    """Immutable, strict about unknown keys: a typo in a spec is an error, not a silent default."""
+    """Immutable, strict about unknown keys (a typo in a spec is an error, not a silent default) and about
+    numbers: inf and nan are refused (optim.lr=.inf used to train to a NaN record)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 SYNTHETIC_POOL = 20_000

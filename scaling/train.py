@@ -36,21 +36,25 @@ def main(argv: list[str] | None = None) -> Path:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     spec = load_spec(args.spec, args.overrides)
     from scaling.records import run_dir
-    from scaling.run import run
+    from scaling.run import Diverged, run
 
     if spec.reference is not None and spec.reference.run is not None:
         ref = spec.reference.run  # a reference defined in the spec is trained first, once, under the same root
         print(f"reference {ref.run_id}: {ref.describe()} ({ref.steps} steps)", flush=True)
         run(ref, args.out, progress=not args.no_progress)
     print(f"run {spec.run_id}: {spec.describe()} ({spec.steps} steps)", flush=True)
-    record = run(
-        spec,
-        args.out,
-        checkpoint_every_s=args.checkpoint_every_s,
-        checkpoint_every_steps=args.checkpoint_every_steps,
-        progress=not args.no_progress,
-    )
     path = run_dir(args.out, spec.run_id) / "record.json"
+    try:
+        record = run(
+            spec,
+            args.out,
+            checkpoint_every_s=args.checkpoint_every_s,
+            checkpoint_every_steps=args.checkpoint_every_steps,
+            progress=not args.no_progress,
+        )
+    except Diverged as err:  # an expected way for a run to fail: one line, the record says failed
+        print(f"run {spec.run_id} failed: {err}\nrecord: {path}", file=sys.stderr)
+        raise SystemExit(1) from None
     print(summary(record))
     print(f"record: {path}")
     return path

@@ -1,6 +1,6 @@
-"""Records load into one tidy row per run × evaluation."""
+"""Records load into one tidy row per run × evaluation; a corrupt record is named and not done."""
 
-
+import pytest
 
 from scaling import records
 from scaling.io import write_json_atomic
@@ -8,12 +8,26 @@ from scaling.io import write_json_atomic
 
 def _record(run_id: str, method: str, status: str = "done") -> dict:
     evals = [
-        {"step": s, "samples_seen": 100 * s, "compute_target": 1e9 * s, "compute_reference": 5e8,
-         "wall_s": s, "val_loss": 3.0 / s, "zeroshot_error": {"shape": 0.5 / s}, "retrieval_r1": {"i2t": 0.1 * s}}
+        {
+            "step": s,
+            "samples_seen": 100 * s,
+            "compute_target": 1e9 * s,
+            "compute_reference": 5e8,
+            "wall_s": s,
+            "val_loss": 3.0 / s,
+            "zeroshot_error": {"shape": 0.5 / s},
+            "retrieval_r1": {"i2t": 0.1 * s},
+        }
         for s in (1, 2)
     ]
-    spec = {"method": method, "model": "w32-l1", "samples_seen": 200, "seed": 0, "data": {"pool_size": 1000},
-            "reference": None}
+    spec = {
+        "method": method,
+        "model": "w32-l1",
+        "samples_seen": 200,
+        "seed": 0,
+        "data": {"pool_size": 1000},
+        "reference": None,
+    }
     return {"run_id": run_id, "spec": spec, "status": status, "model": {"params_total": 10}, "evals": evals}
 
 
@@ -29,3 +43,38 @@ def test_load_flattens_to_one_row_per_evaluation(tmp_path):
     assert table["samples_total"].unique().tolist() == [200]
     done = records.load(tmp_path, status="done")
     assert sorted(done["run_id"].unique()) == ["a", "b"] and done["final"].sum() == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"run_id": "a", "sta', "invalid JSON"),  # truncated by a crash or a full disk
+        (b"[1, 2]", "expected a JSON object, got list"),
+        (b'{"run_id": "\xff\xfe"}', "not UTF-8"),
+        (b"", "invalid JSON"),
+    ],
+)
+def test_a_corrupt_record_is_named_and_not_done(tmp_path, content, reason):
+    directory = records.run_dir(tmp_path, "a")
+    directory.mkdir(parents=True)
+    (directory / "record.json").write_bytes(content)
+    with pytest.raises(records.CorruptRecord, match=reason) as caught:
+        records.read_record(directory)
+    assert caught.value.path == directory / "record.json"
+    assert str(caught.value).startswith(f"corrupt record {directory / 'record.json'}: {reason}")
+    assert not records.is_done(tmp_path, "a")
+
+
+def test_load_skips_a_corrupt_record_with_one_warning_line(tmp_path, capsys):
+    for run_id in ("a", "b"):
+        records.run_dir(tmp_path, run_id).mkdir(parents=True)
+    write_json_atomic(records.run_dir(tmp_path, "a") / "record.json", _record("a", "clip"))
+    (records.run_dir(tmp_path, "b") / "record.json").write_text('{"run_id": "b", "evals": [{"st')
+    table = records.load(tmp_path)
+    assert table["run_id"].unique().tolist() == ["a"]
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert len(warning) == 1
+    assert warning[0].startswith(
+        f"warning: skipped corrupt record {records.run_dir(tmp_path, 'b') / 'record.json'}: "
+        "invalid JSON (Unterminated string"
+    )

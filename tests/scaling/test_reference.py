@@ -1,6 +1,7 @@
 """A reference trained by this toolkit steers a DRRho-CLIP run, from a cache or online."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -90,18 +91,33 @@ def test_a_state_dict_checkpoint_can_steer(sweep_dir, tmp_path):
     assert set(loaded.info()["metrics"]) == {"val_loss", "zeroshot_error", "retrieval_r1"}
 
 
-def test_pretrained_weights_load_only_when_present_locally(tmp_path):
-    import open_clip
+@pytest.mark.parametrize(
+    ("pretrained", "model", "fetch"),
+    [
+        ("openai", "ViT-B-32", "open_clip.create_model('ViT-B-32', pretrained='openai')"),
+        ("hf-hub:laion/not-cached-here", None, "open_clip.create_model('hf-hub:laion/not-cached-here')"),
+    ],
+)
+def test_missing_pretrained_weights_fail_at_once_naming_what_to_fetch(tmp_path, monkeypatch, pretrained, model, fetch):
+    """Never the network: the Hub client is offline (it used to retry for ~47 s), and the error is one line
+    saying what to run on a login node."""
+    import socket
 
-    if not open_clip.list_pretrained_tags_by_model("ViT-B-32"):
-        pytest.skip("open_clip lists no pretrained tags")
-    ref = ReferenceSpec(pretrained="openai", model="ViT-B-32", mode="online")
-    try:
-        loaded = load_reference(ref, tmp_path, DataSpec(**DATA))
-    except ConfigError as err:
-        assert "offline" in str(err)
-        pytest.skip(f"ViT-B-32/openai weights are not on this machine: {err}")
-    assert loaded.info()["arch"] == "ViT-B-32"
+    from huggingface_hub import constants
+
+    def no_network(*args):
+        raise AssertionError(f"network access: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # nothing cached
+    monkeypatch.setenv("HOME", str(tmp_path))  # nor in ~/.cache/clip
+    ref = ReferenceSpec(pretrained=pretrained, model=model, mode="online")
+    with pytest.raises(ConfigError) as caught:
+        load_reference(ref, tmp_path, DataSpec(**DATA))
+    message = str(caught.value)
+    assert message.startswith("reference.pretrained: ") and "\n" not in message
+    assert f'python -c "import open_clip; {fetch}"' in message
+    assert not constants.HF_HUB_OFFLINE  # offline only while loading
 
 
 def test_open_clip_pretrained_loading_with_its_own_vocabulary(tmp_path):
@@ -128,3 +144,39 @@ def test_open_clip_pretrained_loading_with_its_own_vocabulary(tmp_path):
     tokens = open_clip.get_tokenizer("bpe-w32-l1")(loaded.source.captions(np.arange(4)))
     expected = loaded.loaded.model.encode_text(tokens, normalize=True)
     assert torch.allclose(txt, expected, atol=1e-6)
+
+
+def _flip_middle_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_flip_middle_byte, "is missing or altered (sha256 mismatch); re-embedding it"),  # found when first read
+        (lambda path: path.unlink(), "re-embedding missing or truncated 00000.npy"),  # found when the run starts
+        (lambda path: path.write_bytes(path.read_bytes()[:1000]), "re-embedding missing or truncated 00000.npy"),
+    ],
+    ids=["flipped-byte", "deleted", "truncated"],
+)
+def test_a_damaged_cache_shard_is_embedded_again_and_the_run_is_right(sweep_dir, tmp_path, capsys, damage, message):
+    spec = parse_spec(steered("cache", seed=5))
+    clean = run(spec, sweep_dir, progress=False)
+    out = tmp_path / "out"
+    ref_id = spec.reference.run.run_id
+    shutil.copytree(records.run_dir(sweep_dir, ref_id), records.run_dir(out, ref_id))
+    shutil.copytree(sweep_dir / "cache", out / "cache")
+    shard = next((out / "cache").glob("*/00000.npy"))
+    intact = next((sweep_dir / "cache").glob(f"{shard.parent.name}/00000.npy")).read_bytes()
+    damage(shard)
+    capsys.readouterr()
+
+    damaged = run(spec, out, progress=False)
+    log = capsys.readouterr().err
+    assert message in log and str(shard.parent) in log  # names the file
+    assert shard.read_bytes() == intact
+    assert [{k: v for k, v in e.items() if k != "wall_s"} for e in damaged["evals"]] == [
+        {k: v for k, v in e.items() if k != "wall_s"} for e in clean["evals"]
+    ]

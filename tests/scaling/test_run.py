@@ -14,7 +14,8 @@ import torch
 import yaml
 
 from scaling import records
-from scaling.run import batch_indices, eval_steps, run
+from scaling.errors import ConfigError
+from scaling.run import Diverged, Run, batch_indices, eval_steps, run
 from scaling.spec import parse_spec
 
 TINY = {
@@ -56,8 +57,19 @@ def test_a_run_writes_a_complete_record_and_a_tidy_table(tmp_path):
 
     table = records.load(tmp_path)
     assert len(table) == len(saved["evals"]) == 3
-    for column in ["run_id", "method", "model", "samples_seen", "compute_target", "compute_reference",
-                   "val_loss", "zeroshot_error.colour_shape", "retrieval_r1.i2t", "data.pool_size", "seed"]:
+    for column in [
+        "run_id",
+        "method",
+        "model",
+        "samples_seen",
+        "compute_target",
+        "compute_reference",
+        "val_loss",
+        "zeroshot_error.colour_shape",
+        "retrieval_r1.i2t",
+        "data.pool_size",
+        "seed",
+    ]:
         assert column in table.columns
     assert table["final"].sum() == 1
     assert run(spec, tmp_path, progress=False)["evals"] == saved["evals"]  # a done run is not trained again
@@ -72,8 +84,17 @@ def test_training_learns_colour_within_a_hundred_steps(tmp_path):
 
 
 def _start(config: Path, out: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "scaling.train", str(config), "--out", str(out), "--no-progress",
-           "--checkpoint-every-steps", "7"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scaling.train",
+        str(config),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--checkpoint-every-steps",
+        "7",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
@@ -127,3 +148,90 @@ def test_sigkill_at_any_moment_resumes_to_the_same_result(tmp_path, method):
     b = torch.load(run_dir / "model.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not list(run_dir.glob(".*tmp"))
+
+
+@pytest.mark.parametrize("lr", [1e3, 1e2])
+def test_a_diverging_run_ends_failed_with_its_step_and_reason(tmp_path, lr):
+    spec = parse_spec({**TINY, "optim": {"lr": lr}})
+    with pytest.raises(Diverged, match=r"training diverged at step \d+ of 24: the (training|validation) loss is nan"):
+        run(spec, tmp_path, progress=False)
+    record = records.read_record(records.run_dir(tmp_path, spec.run_id))
+    assert record["status"] == "failed" and record["error"].startswith("Diverged: training diverged at step")
+    assert all(np.isfinite(e["val_loss"]) for e in record["evals"])  # no NaN ever recorded
+    assert records.load(tmp_path, status="done").empty
+
+
+@pytest.mark.parametrize("lr", [".inf", ".nan", "0", "-1e-3"])
+def test_the_learning_rate_must_be_finite_and_positive(lr):
+    with pytest.raises(ConfigError, match=r"optim\.lr: Input should be (a finite number|greater than 0)"):
+        parse_spec({**TINY, "optim": {"lr": yaml.safe_load(lr)}})
+
+
+class Crash(Exception):
+    """Stands for a kill: the run stops between two steps, leaving its checkpoints behind."""
+
+
+def crash_at(monkeypatch: pytest.MonkeyPatch, at: int) -> None:
+    train_step = Run.train_step
+
+    def crashing(self, step: int) -> float:
+        if step == at:
+            raise Crash
+        return train_step(self, step)
+
+    monkeypatch.setattr(Run, "train_step", crashing)
+
+
+def flip_byte(path: Path, where: float) -> None:
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * where)] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def evals_of(out: Path, spec) -> list[dict]:
+    return [
+        {k: v for k, v in e.items() if k != "wall_s"}
+        for e in records.read_record(records.run_dir(out, spec.run_id))["evals"]
+    ]
+
+
+@pytest.fixture(scope="module")
+def clean_tiny(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("clean")
+    run(parse_spec(TINY), out, progress=False)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("damage", "resumes_from"),
+    [
+        ({"checkpoint.pt": 0.5}, "checkpoint.prev.pt"),  # a flipped byte in tensor data: torch.load would not notice
+        ({"checkpoint.pt": 0.0, "checkpoint.prev.pt": 0.5}, None),  # a damaged header, and no intact fallback
+    ],
+)
+def test_a_corrupt_checkpoint_is_detected_and_the_run_resumes_from_the_last_good_state(
+    tmp_path, monkeypatch, capsys, clean_tiny, damage, resumes_from
+):
+    spec = parse_spec(TINY)
+    out = tmp_path / "damaged"
+    crash_at(monkeypatch, 12)
+    with pytest.raises(Crash):
+        run(spec, out, checkpoint_every_steps=4, progress=False)
+    monkeypatch.undo()
+    directory = records.run_dir(out, spec.run_id)
+    for name, where in damage.items():
+        flip_byte(directory / name, where)
+    capsys.readouterr()
+
+    assert run(spec, out, progress=False)["status"] == "done"
+    log = capsys.readouterr().err.splitlines()
+    assert log[0].startswith(f"corrupt checkpoint {directory / 'checkpoint.pt'}: ")
+    assert log[-1] == (
+        f"resuming from {directory / resumes_from} (step 5)"
+        if resumes_from
+        else "no intact checkpoint left: training restarts from step 0"
+    )
+    assert evals_of(out, spec) == evals_of(clean_tiny, spec)  # the same result, bitwise
+    assert sorted(p.name for p in directory.iterdir()) == sorted(
+        ["record.json", "model.pt", *(f"{name}.corrupt" for name in damage)]
+    )
