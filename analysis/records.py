@@ -7,7 +7,6 @@ the figures, and reads the references' own metrics.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,6 @@ COMPUTE_NOTE = (
     "`compute` adds the reference's forward passes (its embedding cache once per pool, or one per sample "
     "seen online); the reference's own training is counted in neither"
 )
-REFERENCE_RUN = re.compile(r"^run:(?P<id>\w+)")
 CONFIG_AXES = ("model", "samples_total", "batch_size")
 CONFIG_PREFIXES = ("data.", "optim.")
 ISOFLOP_SIZES = ("model.params_nonembedding", "model.params_total")
@@ -88,11 +86,11 @@ def load_records(path: str | Path) -> pd.DataFrame:
 
 
 def reference_run_ids(records: pd.DataFrame) -> set[str]:
-    """Run ids of in-sweep references: a steered run names its reference 'run:<run_id> (<arch>)'."""
-    if "reference.name" not in records:
+    """Run ids of in-sweep references: the `reference.run_id` of steered runs (None for a checkpoint file or
+    pretrained weights)."""
+    if "reference.run_id" not in records:
         return set()
-    names = records["reference.name"].dropna().astype(str).unique()
-    return {m["id"] for name in names if (m := REFERENCE_RUN.match(name))}
+    return set(records["reference.run_id"].dropna().astype(str))
 
 
 def split_reference_runs(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -243,18 +241,22 @@ def _flatten(prefix: str, value: Any, row: dict[str, Any]) -> None:
 def reference_table(path: str | Path) -> pd.DataFrame:
     """The steering references of a sweep with their own held-out metrics (same evaluation set as the
     targets), as the steered runs' records carry them: one row per reference, with the runs it steered.
-    The tidy table keeps only `reference.name`, so this reads the records themselves."""
-    from scaling.records import find_records, read_record
+    The tidy table keeps only the reference's name and run id, so this reads the records themselves (a
+    corrupt record is skipped: `load_records` has said so)."""
+    from scaling.records import CorruptRecord, find_records, read_record
 
     rows: dict[str, dict[str, Any]] = {}
     for file in find_records(Path(path)):
-        record = read_record(file) or {}
-        ref = record.get("reference")
-        if not ref or record.get("status") != "done":
+        try:
+            record = read_record(file)
+        except CorruptRecord:
             continue
-        if ref.get("name") not in rows:
-            row = {k: ref.get(k) for k in ("name", "arch", "mode", "params_total", "flops_fwd_per_sample")}
-            _flatten("", ref.get("metrics") or {}, row)
-            rows[ref.get("name")] = {**row, "steered_runs": 0}
-        rows[ref.get("name")]["steered_runs"] += 1
+        if record is None or record.reference is None or not record.done:
+            continue
+        ref = record.reference
+        if ref.name not in rows:
+            row = {k: getattr(ref, k) for k in ("name", "arch", "mode", "params_total", "flops_fwd_per_sample")}
+            _flatten("", ref.metrics, row)
+            rows[ref.name] = {**row, "steered_runs": 0}
+        rows[ref.name]["steered_runs"] += 1
     return pd.DataFrame(list(rows.values()))

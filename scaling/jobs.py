@@ -20,7 +20,7 @@ from submitit.helpers import Checkpointable, DelayedSubmission
 
 from scaling.cache import CacheSpec, cache_marker
 from scaling.io import write_json_atomic
-from scaling.records import read_record, run_dir
+from scaling.records import CorruptRecord, Record, read_record, run_dir
 from scaling.spec import RunSpec
 
 PROGRESS = "progress.json"
@@ -43,10 +43,14 @@ def mark_failed(out: Path, spec: RunSpec, err: BaseException) -> None:
     """Make sure a failed run's record says so with this attempt's error, also when it failed before
     training could write a record (bad data path, missing reference, ...)."""
     directory = run_dir(out, spec.run_id)
-    record = read_record(directory) or {"run_id": spec.run_id, "spec": spec.model_dump(mode="json"), "evals": []}
-    record.update(status="failed", error=error_line(err))
+    try:
+        record = read_record(directory)
+    except CorruptRecord:  # rewritten whole below
+        record = None
+    fresh = Record(run_id=spec.run_id, spec=spec.model_dump(mode="json"), status="failed")
+    record = (record or fresh).model_copy(update={"status": "failed", "error": error_line(err)})
     directory.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(directory / "record.json", record)
+    record.write(directory)
 
 
 @contextmanager
@@ -95,7 +99,7 @@ class RunJob(Checkpointable):
         except Exception as err:
             mark_failed(Path(self.out), self.spec, err)
             raise
-        return {"run_id": record["run_id"], "status": record["status"]}
+        return {"run_id": record.run_id, "status": record.status}
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
         """On USR2: save the live run if it is between steps, and requeue a fresh job for the same spec."""

@@ -70,7 +70,7 @@ def reference_arch(ref: ReferenceSpec) -> str | None:
     if ref.model is not None:
         return ref.model
     record = read_record(Path(ref.checkpoint)) if ref.checkpoint and Path(ref.checkpoint).is_dir() else None
-    return record["spec"]["model"] if record else None
+    return record.spec["model"] if record else None
 
 
 def build_tasks(expansion: Expansion) -> list[Task]:

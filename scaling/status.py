@@ -47,8 +47,8 @@ def progress(out: Path, task: Task) -> str:
         return f"{beat['step']}/{beat['steps']}"
     except (OSError, ValueError, KeyError):
         record = read_record(directory)
-        evals = (record or {}).get("evals") or []
-        return f"{evals[-1]['step']}/{task.spec.steps}" if evals else ""
+        evals = record.evals if record else []
+        return f"{evals[-1].step}/{task.spec.steps}" if evals else ""
 
 
 def served(sweep: SweepFile, cache: Task) -> bool:
@@ -68,8 +68,8 @@ def task_status(sweep: SweepFile, task: Task, info: JobInfo | None) -> TaskStatu
         return TaskStatus(task, "done", "files removed; every run it steers is done", job_id)
     record = read_record(run_dir(out, task.id)) if task.spec is not None else None
     if info is None:
-        if record and record.get("status") == "failed":
-            return TaskStatus(task, "failed", record.get("error") or "", job_id)
+        if record and record.status == "failed":
+            return TaskStatus(task, "failed", record.error or "", job_id)
         return TaskStatus(task, "pending", "not submitted")
     requeues = f" (resumed after {info.restarts} requeue(s))" if info.restarts else ""
     if info.active and info.state in RUNNING:
@@ -78,7 +78,7 @@ def task_status(sweep: SweepFile, task: Task, info: JobInfo | None) -> TaskStatu
         return TaskStatus(task, "requeued", f"{progress(out, task)} {info.reason}".strip(), job_id)
     if info.active:
         return TaskStatus(task, "pending", info.reason if info.reason not in ("", "None") else "submitted", job_id)
-    error = (record or {}).get("error") or job_error(sweep, task.id)
+    error = (record.error if record else None) or job_error(sweep, task.id)
     if not error:
         reason = f" ({info.reason})" if info.reason not in ("", "None") else ""
         error = f"job {info.state.lower()}{reason}"

@@ -61,10 +61,10 @@ def test_two_processes_match_one(tmp_path, method):
         _train(config, out, n)
 
     one, two = (records.read_record(records.run_dir(outs[n], spec.run_id)) for n in (1, 2))
-    assert two["env"]["world_size"] == 2
-    for a, b in zip(one["evals"], two["evals"], strict=True):
-        assert b["val_loss"] == pytest.approx(a["val_loss"], abs=1e-4)
-        assert b["logit_scale"] == pytest.approx(a["logit_scale"], rel=1e-5)
+    assert two.env["world_size"] == 2
+    for a, b in zip(one.evals, two.evals, strict=True):
+        assert b.val_loss == pytest.approx(a.val_loss, abs=1e-4)
+        assert b.logit_scale == pytest.approx(a.logit_scale, rel=1e-5)
     w1, w2 = (torch.load(records.run_dir(outs[n], spec.run_id) / "model.pt", weights_only=True) for n in (1, 2))
     for key in w1:
         assert torch.allclose(_without_key_bias(key, w1[key]), _without_key_bias(key, w2[key]), atol=1e-5), key

@@ -39,10 +39,10 @@ def test_local_sweep_runs_the_dag_for_both_methods(local_smoke: Path):
         if task.spec is None:
             continue
         record = read_record(run_dir(local_smoke, task.id))
-        assert record["status"] == "done" and len(record["evals"]) == 2
+        assert record.status == "done" and len(record.evals) == 2
         if task.spec.method == "drrho":
-            assert record["reference"]["mode"] == "cache"
-            assert record["reference"]["name"].startswith(f"run:{task.spec.reference.run.run_id}")
+            assert record.reference.mode == "cache"
+            assert record.reference.run_id == task.spec.reference.run.run_id
     frame = load(local_smoke, status="done")
     assert set(frame["method"]) == {"clip", "drrho"} and set(frame["model"]) == {"w32-l1", "w48-l2"}
 
@@ -63,7 +63,7 @@ def test_debug_executor_runs_in_process(tmp_path: Path):
     assert main([str(SMOKE), *overrides]) == 0
     (task_id,) = job_ids(out)
     assert job_ids(out)[task_id][0].startswith("DEBUG_")
-    assert read_record(run_dir(out, task_id))["status"] == "done"
+    assert read_record(run_dir(out, task_id)).status == "done"
 
 
 def test_auto_never_picks_slurm_just_because_srun_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
