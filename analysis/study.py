@@ -9,7 +9,7 @@ a `Study`; select → fit → bootstrap → compare → plots → report read fr
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -160,11 +160,3 @@ class Study:
     def keep_levels(self, levels: Iterable[Hashable]) -> Study:
         """Only the rows of the given levels of `by`."""
         return self.but(data=self.data[self.data[self.by].isin(list(levels))])
-
-
-def require_levels(study: Study, wanted: Sequence[Hashable | None]) -> None:
-    """Fail with the first wanted level that is not a value of the study's `by` column."""
-    have = study.levels
-    for value in wanted:
-        if value is not None and value not in have:
-            raise InputError(f"{value!r} is not a value of column {study.by!r} (have: {', '.join(map(str, have))})")
