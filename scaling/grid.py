@@ -158,7 +158,7 @@ class Evaluation(Strict):
 
 
 class Analysis(Strict):
-    """What to fit and plot when the sweep completes (passed to analysis.figures.sweep_study)."""
+    """What to fit and plot when the sweep completes (passed to analysis.sweep_study.sweep_study)."""
 
     x: str = "compute"
     y: str | None = Field(None, description="default: the first zeroshot_error.* column")
