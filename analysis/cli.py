@@ -55,20 +55,31 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_fit_arguments(parser: argparse.ArgumentParser, *, default_draws: int) -> None:
-    """Law, point selection and bootstrap options."""
-    parser.add_argument("--law", default="power", type=_checked(get_law), help=f"one of {', '.join(LAWS)}")
-    parser.add_argument("--n", help="parameter-count column (chinchilla)")
-    parser.add_argument("--d", help="data-size column (chinchilla)")
+def add_fit_arguments(
+    parser: argparse.ArgumentParser, *, default_draws: int, laws: Sequence[str] = tuple(LAWS), draws_only: bool = False
+) -> None:
+    """The `FitOptions` a command takes: law (one of `laws`; --n/--d when Chinchilla is among them), point
+    selection, bootstrap draws, seed and interval level (`draws_only`: draws and seed). Defaults are
+    FitOptions' own, but for the draws, which depend on the command."""
+    defaults = FitOptions  # the dataclass's field defaults
+    parser.add_argument(
+        "--bootstrap", type=int, default=default_draws, metavar="N", help=f"bootstrap draws ({default_draws})"
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="bootstrap random seed")
+    if draws_only:
+        return
+    law = _checked(get_law)
+    parser.add_argument("--law", default=defaults.law, type=law, choices=list(laws), help=f"one of {', '.join(laws)}")
+    if "chinchilla" in laws:
+        parser.add_argument("--n", help="parameter-count column (chinchilla)")
+        parser.add_argument("--d", help="data-size column (chinchilla)")
     parser.add_argument(
         "--frontier",
-        default="running-min",
+        default=defaults.frontier,
         type=_checked(get_rule),
         help="point selection: all, running-min, bins:K (Cherti), pareto-bin[:K] (Nezhurina)",
     )
-    parser.add_argument("--bootstrap", type=int, default=default_draws, metavar="N", help="bootstrap draws")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
-    parser.add_argument("--ci", type=float, default=0.95, help="interval level")
+    parser.add_argument("--ci", type=float, default=defaults.ci, help="interval level")
 
 
 def fit_options(args: argparse.Namespace, **changes: Any) -> FitOptions:

@@ -17,7 +17,6 @@ from analysis import cli
 from analysis.compare import parse_targets
 from analysis.paper import PAPER_DATA, PAPER_OUT, paper_figures
 from analysis.records import STUDY_BY, STUDY_LAWS, STUDY_X, STUDY_Y
-from analysis.select import get_rule
 from analysis.study import DRAWS
 from analysis.sweep_study import sweep_study
 
@@ -31,8 +30,6 @@ def _add_study_parser(commands: Any) -> None:
     study.add_argument("--by", default=STUDY_BY, help="method column")
     study.add_argument("--baseline", help="baseline value of --by (default: clip)")
     study.add_argument("--treatment", help="treatment value of --by (default: drrho)")
-    study.add_argument("--bootstrap", type=int, default=DRAWS, metavar="N", help=f"paired bootstrap draws ({DRAWS})")
-    study.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
     study.add_argument("--targets", help="target errors for k(E*), e.g. 0.5,0.4 (default: 3 inside the data)")
     study.add_argument("--pair-on", nargs="+", metavar="COL", help="configuration columns (default: inferred)")
     evals = study.add_mutually_exclusive_group()
@@ -49,9 +46,7 @@ def _add_study_parser(commands: Any) -> None:
         action="store_false",
         help="fit every evaluation (mid-run checkpoints of cosine runs are off-frontier)",
     )
-    study.add_argument("--law", default="power", choices=STUDY_LAWS, help="law of error vs compute")
-    study.add_argument("--frontier", default="running-min", type=cli._checked(get_rule), help="point selection")
-    study.add_argument("--ci", type=float, default=0.95, help="interval level")
+    cli.add_fit_arguments(study, default_draws=DRAWS, laws=STUDY_LAWS)
 
 
 def _study_command(args: Any) -> int:
@@ -89,8 +84,7 @@ def _main(argv: Sequence[str] | None) -> int:
     paper = commands.add_parser("paper", help="the DRRho-CLIP paper's scaling figure and baselines table")
     paper.add_argument("--out", default=str(PAPER_OUT), help="output directory")
     paper.add_argument("--data", default=str(PAPER_DATA), help="directory with the paper CSVs")
-    paper.add_argument("--bootstrap", type=int, default=DRAWS, metavar="N")
-    paper.add_argument("--seed", type=int, default=0)
+    cli.add_fit_arguments(paper, default_draws=DRAWS, draws_only=True)
     _add_study_parser(commands)
     args = parser.parse_args(argv)
     return _study_command(args) if args.command == "study" else _paper_command(args)
