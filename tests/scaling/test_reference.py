@@ -14,13 +14,20 @@ from scaling.run import run
 from scaling.spec import DataSpec, ReferenceSpec, parse_spec
 
 DATA = {"pool_size": 256, "eval_size": 128, "caption_noise": 0.3}
-REF = {"model": "w32-l1", "samples_seen": 32 * 12, "batch_size": 32, "data": {**DATA, "seed": 7},
-       "eval": {"points": 2}}
+REF = {"model": "w32-l1", "samples_seen": 32 * 12, "batch_size": 32, "data": {**DATA, "seed": 7}, "eval": {"points": 2}}
 
 
 def steered(mode: str, **extra) -> dict:
-    return {"method": "drrho", "model": "w32-l1", "samples_seen": 32 * 10, "batch_size": 32, "data": DATA,
-            "eval": {"points": 2}, "reference": {"run": REF, "mode": mode}, **extra}
+    return {
+        "method": "drrho",
+        "model": "w32-l1",
+        "samples_seen": 32 * 10,
+        "batch_size": 32,
+        "data": DATA,
+        "eval": {"points": 2},
+        "reference": {"run": REF, "mode": mode},
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")

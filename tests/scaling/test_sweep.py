@@ -111,5 +111,3 @@ def test_the_dag_caches_once_per_pool_and_online_runs_wait_for_the_reference():
     online = build_tasks(load_grid(SMOKE, ["methods.drrho.reference.mode=online"]))
     assert [t.role for t in online].count("cache") == 0
     assert {t.after for t in online if t.role == "run"} == {(), (reference.id,)}
-
-

@@ -12,8 +12,13 @@ SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 
 
 def dry_run(name: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "scaling.sweep", str(SWEEPS / name), "--dry-run"],
-                          capture_output=True, text=True, timeout=120, cwd=SWEEPS.parent)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaling.sweep", str(SWEEPS / name), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=SWEEPS.parent,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -30,8 +35,11 @@ def test_paper_grid_is_the_papers_eleven_configurations_per_method():
     assert "nothing written" in dry_run("paper_dfn.yaml")
     table = runs_by("paper_dfn.yaml")
     for method in ("clip", "drrho"):
-        assert sorted(table[(method, "ViT-B-32")]) == sorted(table[(method, "ViT-B-16")]) == [
-            640_000_000, 1_280_000_000, 2_560_000_000, 5_120_000_000]
+        assert (
+            sorted(table[(method, "ViT-B-32")])
+            == sorted(table[(method, "ViT-B-16")])
+            == [640_000_000, 1_280_000_000, 2_560_000_000, 5_120_000_000]
+        )
         assert sorted(table[(method, "ViT-L-14")]) == [640_000_000, 1_280_000_000, 2_560_000_000]
     steered = next(s for s in load_grid(SWEEPS / "paper_dfn.yaml").runs if s.method == "drrho")
     assert (steered.reference.pretrained, steered.reference.model) == ("openai", "ViT-B-32")
