@@ -1,9 +1,12 @@
 """Scaling-law analysis for CLIP vs DRRho-CLIP studies: laws, point selection, robust fits, bootstrap
 intervals, method comparisons, plots and figure sets, over any pandas DataFrame given column names.
 
-Steps, one module each: `laws` (forms) → `select` (which runs) → `fit` (OLS / Huber-LSE multi-start) →
-`bootstrap` (configuration resampling) → `compare` (Δexponent, k(E*), paired ratio, hold-out checks) →
-`plots` / `figures`. Command lines: `python -m analysis.fit|compare|plot|figures` (see analysis/README.md).
+Every step takes one `Study` (a tidy table whose y is an error, its column roles, and one `FitOptions`):
+`study` → `select` (which runs) → `estimate` (OLS / Huber-LSE multi-start on arrays) / `fit` (a study's
+laws) → `bootstrap` (configuration resampling) → `compare` (Δexponent, k(E*), paired ratio, hold-out
+checks) → `plots` / `figure_sets` → `report`. `records` turns a sweep's records into a study, `sweep_study`
+runs it, `paper` reproduces the paper. Command lines: `python -m analysis.fit|compare|plot_csv|figures`
+(see analysis/README.md).
 
 Names below are imported on first use, so `import analysis` stays cheap (no matplotlib until a plot is asked
 for).
@@ -16,6 +19,7 @@ from typing import Any
 
 _EXPORTS = {
     "data": ("InputError", "Y_TRANSFORMS", "prepare", "read_table"),
+    "study": ("DRAWS", "FitOptions", "Study"),
     "laws": (
         "LAWS",
         "ChinchillaLaw",
@@ -28,19 +32,9 @@ _EXPORTS = {
     ),
     "select": ("Selection", "get_rule", "select_many"),
     "optimize": ("BatchResult", "lbfgs_batch"),
-    "fit": (
-        "HUBER_DELTA",
-        "Fit",
-        "FitReport",
-        "fit_arrays",
-        "fit_groups",
-        "fit_law",
-        "fit_many",
-        "huber_objective",
-        "ols_loglog",
-    ),
+    "estimate": ("HUBER_DELTA", "Fit", "FitReport", "fit_arrays", "fit_many", "huber_objective", "ols_loglog"),
+    "fit": ("fit_groups", "fit_law"),
     "bootstrap": (
-        "DRAWS",
         "Bootstrap",
         "BootstrapFit",
         "Units",
@@ -73,17 +67,11 @@ _EXPORTS = {
         "scaling_plot",
         "table_heatmap",
     ),
-    "figures": (
-        "load_records",
-        "paper_figures",
-        "prepare_study",
-        "reference_table",
-        "selection_sensitivity",
-        "standard_figures",
-        "study_figures",
-        "study_verdict",
-        "sweep_study",
-    ),
+    "figure_sets": ("standard_figures", "study_figures", "write_figures"),
+    "paper": ("paper_figures", "paper_study", "selection_sensitivity"),
+    "records": ("load_records", "nonfinite_runs", "prepare_study", "reference_table"),
+    "report": ("markdown_table", "study_markdown", "study_verdict"),
+    "sweep_study": ("sweep_study",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -1,8 +1,8 @@
 """Bootstrap over configurations, re-running point selection and the fit in every draw.
 
 Why configurations, not rows: seeds of one configuration are not independent evidence about the law. A
-configuration is the row minus its seed (and minus the y and method columns) unless `config` names its
-columns. Seeds are averaged first (default) or resampled within each drawn configuration (`seeds="resample"`),
+configuration is the row minus its seed (and minus the y and method columns) unless `FitOptions.config` names
+its columns. Seeds are averaged first (default) or resampled within each drawn configuration (`seeds="resample"`),
 which propagates seed noise (pitfall P10). When two methods share configurations the draws pick configuration
 keys jointly (paired bootstrap), which roughly halves the width of comparison intervals on the paper data.
 Intervals are percentiles of the draws.
@@ -10,19 +10,18 @@ Intervals are percentiles of the draws.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.data import InputError, prepare
-from analysis.fit import Fit, fit_arrays, fit_many, law_inputs
-from analysis.laws import Law, get_law
+from analysis.data import InputError
+from analysis.estimate import Fit, fit_arrays, fit_many
+from analysis.laws import Law
 from analysis.select import get_rule, select_many
-
-DRAWS = 4000
+from analysis.study import Study
 
 
 @dataclass(frozen=True)
@@ -46,20 +45,13 @@ class Units:
         return np.where(counts > 0, np.nansum(self.y_seeds, -1) / np.maximum(counts, 1), np.nan)
 
 
-def configurations(
-    df: pd.DataFrame,
-    x: str,
-    y: str,
-    *,
-    inputs: Sequence[str] = (),
-    by: str | None = None,
-    config: Sequence[str] | None = None,
-    seed_col: str = "seed",
-) -> Units:
-    """Group rows into configurations (per `by` level); columns other than y, seed and by form the key."""
-    config = list(config) if config else [c for c in df.columns if c not in {y, seed_col, by}]
+def configurations(study: Study) -> Units:
+    """Group a study's rows into configurations (per level of `by`): the key is `options.config`, or every
+    column other than y, the seed column and `by`."""
+    df, x, y, by, options = study.data, study.x, study.y, study.by, study.options
+    config = list(options.config) if options.config else [c for c in df.columns if c not in {y, options.seed_col, by}]
     key = df.groupby(config, dropna=False, sort=False).ngroup().to_numpy()
-    levels = list(pd.unique(df[by])) if by else [None]
+    levels = study.levels
     lev = pd.Categorical(df[by], categories=levels).codes if by else np.zeros(len(df), dtype=int)
     rank = pd.Series(0, index=df.index).groupby([lev, key]).cumcount().to_numpy()
     shape = (len(levels), key.max() + 1)
@@ -74,7 +66,7 @@ def configurations(
             return total / np.where(count > 0, count, np.nan)
 
     keys = df.assign(_key=key).drop_duplicates("_key").sort_values("_key")[config].reset_index(drop=True)
-    return Units(keys, levels, mean_of(x), tuple(mean_of(c) for c in inputs), y_seeds)
+    return Units(keys, levels, mean_of(x), tuple(mean_of(c) for c in options.inputs), y_seeds)
 
 
 def percentile_interval(values: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
@@ -116,9 +108,7 @@ class BootstrapFit:
 
     def predict(self, *inputs: np.ndarray) -> np.ndarray:
         """Predictions (draws, n) at the law's own inputs."""
-        return self.fit.law.law.predict(
-            self._columns(), *(np.asarray(v, dtype=float)[None, :] for v in inputs)
-        )
+        return self.fit.law.law.predict(self._columns(), *(np.asarray(v, dtype=float)[None, :] for v in inputs))
 
     def predict_x(self, x: np.ndarray) -> np.ndarray:
         """Predictions (draws, len(x)) along the compute axis."""
@@ -170,67 +160,40 @@ def _draw_fits(
     if law.inputs == ("x",):
         inputs = (x_fit,)
     else:
-        inputs = tuple(
-            np.where(weight > 0, np.take_along_axis(v[level][index], chosen, 1), 1.0) for v in units.inputs
-        )
+        inputs = tuple(np.where(weight > 0, np.take_along_axis(v[level][index], chosen, 1), 1.0) for v in units.inputs)
     params, ok = fit_many(law, inputs, y_fit, weight, warm=warm.params)
     return pd.DataFrame({k: np.where(ok, v, np.nan) for k, v in params.items()})
 
 
-def bootstrap_laws(
-    df: pd.DataFrame,
-    x: str,
-    y: str,
-    *,
-    by: str | None = None,
-    law: str = "power",
-    n: str | None = None,
-    d: str | None = None,
-    frontier: str = "running-min",
-    draws: int = DRAWS,
-    seed: int = 0,
-    paired: bool = True,
-    seeds: str = "average",
-    seed_col: str = "seed",
-    config: Sequence[str] | None = None,
-    y_transform: str = "none",
-    ci: float = 0.95,
-) -> Bootstrap:
-    """Bootstrap the law of y against x (per `by` level), redoing selection and fit in every draw.
+def bootstrap_laws(study: Study) -> Bootstrap:
+    """Bootstrap the law of y against x per level of `by`, redoing selection and fit in every draw.
 
-    With `by` and `paired=True`, all levels use the same drawn configuration keys.
+    With `by` and `options.paired`, all levels use the same drawn configuration keys.
     """
-    if seeds not in ("average", "resample"):
-        raise InputError(f"unknown seeds mode {seeds!r} (choose average, resample)")
-    if draws < 1:
-        raise InputError(f"bootstrap draws (--bootstrap) must be at least 1, got {draws}")
-    spec = get_law(law)
-    extra = law_inputs(spec, n, d)
-    keep = [by, *(config or []), seed_col if seed_col in df.columns else None]
-    data = prepare(df, x, y, inputs=extra, keep=keep, y_transform=y_transform)
-    units = configurations(data, x, y, inputs=extra, by=by, config=config, seed_col=seed_col)
-    rng = np.random.default_rng(seed)
+    options, law = study.options, study.options.law_spec
+    units = configurations(study)
+    rng = np.random.default_rng(options.seed)
     n_keys = len(units.keys)
-    shared = rng.integers(0, n_keys, size=(draws, n_keys)) if paired else None
-    columns = {"x": x, "y": y, **dict(zip(spec.inputs, extra, strict=False)), "y_transform": y_transform}
+    draws = options.draws
+    shared = rng.integers(0, n_keys, size=(draws, n_keys)) if options.paired else None
     fits = {}
     for level, name in enumerate(units.levels):
         present = np.flatnonzero(np.isfinite(units.y[level]))
         if present.size < 2:
-            raise InputError(f"level {name!r} of {by!r} has fewer than 2 configurations")
+            raise InputError(f"level {name!r} of {study.by!r} has fewer than 2 configurations")
         idx = shared if shared is not None else present[rng.integers(0, present.size, (draws, present.size))]
         inputs = tuple(v[level][present] for v in units.inputs) or None
         full = fit_arrays(
-            spec,
+            law,
             units.x[level][present],
             units.y[level][present],
             inputs=inputs,
-            frontier=frontier,
-            columns=columns,
+            frontier=options.frontier,
+            columns=study.columns(),
         )
-        y_draw = _draw_y(units, level, idx, rng, seeds)
-        fits[name] = BootstrapFit(full, _draw_fits(spec, frontier, units, level, y_draw, idx, full), ci)
-    return Bootstrap(fits, units, paired)
+        y_draw = _draw_y(units, level, idx, rng, options.seeds)
+        fits[name] = BootstrapFit(full, _draw_fits(law, options.frontier, units, level, y_draw, idx, full), options.ci)
+    return Bootstrap(fits, units, options.paired)
 
 
 def law_rows(fits: Mapping[Hashable, Fit | BootstrapFit], key: str | None = None) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ import pandas as pd
 from analysis.data import Y_TRANSFORMS, InputError
 from analysis.laws import LAWS, get_law
 from analysis.select import get_rule
+from analysis.study import FitOptions
 
 
 class Parser(argparse.ArgumentParser):
@@ -54,27 +55,51 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_fit_arguments(parser: argparse.ArgumentParser, *, default_draws: int) -> None:
-    """Law, point selection and bootstrap options."""
-    parser.add_argument("--law", default="power", type=_checked(get_law), help=f"one of {', '.join(LAWS)}")
-    parser.add_argument("--n", help="parameter-count column (chinchilla)")
-    parser.add_argument("--d", help="data-size column (chinchilla)")
+def add_fit_arguments(
+    parser: argparse.ArgumentParser, *, default_draws: int, laws: Sequence[str] = tuple(LAWS), draws_only: bool = False
+) -> None:
+    """The `FitOptions` a command takes: law (one of `laws`; --n/--d when Chinchilla is among them), point
+    selection, bootstrap draws, seed and interval level (`draws_only`: draws and seed). Defaults are
+    FitOptions' own, but for the draws, which depend on the command."""
+    defaults = FitOptions  # the dataclass's field defaults
+    parser.add_argument(
+        "--bootstrap", type=int, default=default_draws, metavar="N", help=f"bootstrap draws ({default_draws})"
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="bootstrap random seed")
+    if draws_only:
+        return
+    law = _checked(get_law)
+    parser.add_argument("--law", default=defaults.law, type=law, choices=list(laws), help=f"one of {', '.join(laws)}")
+    if "chinchilla" in laws:
+        parser.add_argument("--n", help="parameter-count column (chinchilla)")
+        parser.add_argument("--d", help="data-size column (chinchilla)")
     parser.add_argument(
         "--frontier",
-        default="running-min",
+        default=defaults.frontier,
         type=_checked(get_rule),
         help="point selection: all, running-min, bins:K (Cherti), pareto-bin[:K] (Nezhurina)",
     )
-    parser.add_argument("--bootstrap", type=int, default=default_draws, metavar="N", help="bootstrap draws")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
-    parser.add_argument("--ci", type=float, default=0.95, help="interval level")
+    parser.add_argument("--ci", type=float, default=defaults.ci, help="interval level")
 
 
-def fit_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The fit options this command's parser defines (all of `add_fit_arguments`, or some of them) as keyword
-    arguments of the API (`bootstrap_laws`, `compare_methods`, `paper_figures`, ...): `--bootstrap N` is `draws=N`."""
-    names = {"law": "law", "n": "n", "d": "d", "frontier": "frontier", "draws": "bootstrap", "seed": "seed", "ci": "ci"}
-    return {key: getattr(args, name) for key, name in names.items() if hasattr(args, name)}
+def fit_options(args: argparse.Namespace, **changes: Any) -> FitOptions:
+    """The fit options this command's parser defines (all of `add_fit_arguments`, or some of them), and any
+    `changes`, as one validated `FitOptions` (`--bootstrap N` is `draws=N`, `--pair-on` is `config`)."""
+    names = {
+        "law": "law",
+        "n": "n",
+        "d": "d",
+        "frontier": "frontier",
+        "draws": "bootstrap",
+        "seed": "seed",
+        "ci": "ci",
+        "y_transform": "y_transform",
+        "config": "pair_on",
+        "seeds": "seeds",
+        "seed_col": "seed_col",
+    }
+    given = {key: getattr(args, name) for key, name in names.items() if getattr(args, name, None) is not None}
+    return FitOptions.of(given, **changes)
 
 
 def run(main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequence[str] | None) -> int:

@@ -6,6 +6,9 @@ exponents are equal, with extrapolated targets marked; the same ratio in samples
 per-configuration paired error ratio, which needs no fitted form; and held-out checks (largest-compute
 configurations, and leave-one-architecture-out) that the laws predict what they were not fitted to.
 
+Every function takes the `Study` (table, column roles, `FitOptions`), so the hold-out checks fit exactly as the
+main comparison does.
+
 Command line: python -m analysis.compare data.csv --x COL --y COL --by COL [--pair-on COL ...]
 [--frontier ...] [--bootstrap N] [--targets E1,E2] [--json]
 """
@@ -21,11 +24,10 @@ import numpy as np
 import pandas as pd
 
 from analysis import cli
-from analysis.bootstrap import DRAWS, Bootstrap, BootstrapFit, bootstrap_laws, law_rows, percentile_interval
-from analysis.data import InputError, prepare, read_table, require_columns, require_values
-from analysis.fit import law_inputs
-from analysis.laws import get_law
+from analysis.bootstrap import Bootstrap, BootstrapFit, bootstrap_laws, law_rows, percentile_interval
+from analysis.data import InputError, read_table, require_values
 from analysis.select import get_rule
+from analysis.study import DRAWS, Study
 
 
 def exponent_difference(bs: Bootstrap, baseline: Hashable, treatment: Hashable) -> dict[str, float]:
@@ -51,9 +53,7 @@ def _inside(fit: BootstrapFit, c: np.ndarray) -> np.ndarray:
     return (c >= xs.min() * (1 - 1e-9)) & (c <= xs.max() * (1 + 1e-9))
 
 
-def multiplier(
-    bs: Bootstrap, baseline: Hashable, treatment: Hashable, targets: Sequence[float]
-) -> pd.DataFrame:
+def multiplier(bs: Bootstrap, baseline: Hashable, treatment: Hashable, targets: Sequence[float]) -> pd.DataFrame:
     """k(E*) = C_baseline(E*) / C_treatment(E*) with its interval; `extrapolated` if either C lies outside
     the compute range its law was fitted on. Paired draws give the ratio draw by draw."""
     a, b = bs.fits[baseline], bs.fits[treatment]
@@ -142,9 +142,11 @@ def holdout_accuracy(points: pd.DataFrame) -> pd.DataFrame:
     return grouped.agg(are=("rel_error", "mean"), inside=("inside", "mean"), n=("x", "size")).reset_index()
 
 
-def _frontier_rows(frame: pd.DataFrame, x: str, y: str, frontier: str) -> pd.Index:
+def _frontier_rows(study: Study) -> pd.Index:
     """Index labels of the rows the selection rule keeps."""
-    chosen = get_rule(frontier).select(frame[x].to_numpy(float), frame[y].to_numpy(float))
+    frame = study.data
+    rule = get_rule(study.options.frontier)
+    chosen = rule.select(frame[study.x].to_numpy(float), frame[study.y].to_numpy(float))
     return frame.index[chosen.index]
 
 
@@ -169,58 +171,28 @@ def _predictions(
     )
 
 
-def holdout_check(
-    df: pd.DataFrame,
-    x: str,
-    y: str,
-    held_out: np.ndarray,
-    *,
-    by: str | None = None,
-    law: str = "power",
-    n: str | None = None,
-    d: str | None = None,
-    frontier: str = "running-min",
-    draws: int = DRAWS,
-    seed: int = 0,
-    config: Sequence[str] | None = None,
-    y_transform: str = "none",
-    ci: float = 0.95,
-) -> Holdout:
-    """Fit without the `held_out` rows, predict them.
+def holdout_check(study: Study, held_out: np.ndarray) -> Holdout:
+    """Fit without the `held_out` rows (the study's options, seeds and configuration key included), predict them.
 
     The prediction interval adds to each draw's curve a log residual resampled from the training fit, so it
     covers scatter around the law as well as uncertainty of the law. `on_frontier` says whether the row
     is selected by the rule on the full data (the law describes the frontier, not every run).
     """
-    extra = law_inputs(get_law(law), n, d)
-    data = prepare(df, x, y, inputs=extra, keep=[by], y_transform=y_transform)
+    data, x, y, options = study.data, study.x, study.y, study.options
     held_out = np.asarray(held_out, dtype=bool)
     if held_out.all() or not held_out.any():
         raise InputError("the hold-out must leave some rows for fitting and hold some out")
-    bs = bootstrap_laws(
-        data[~held_out],
-        x,
-        y,
-        by=by,
-        law=law,
-        n=n,
-        d=d,
-        frontier=frontier,
-        draws=draws,
-        seed=seed,
-        config=config,
-        ci=ci,
-    )
-    rng = np.random.default_rng(seed + 1)
+    bs = bootstrap_laws(study.but(data=data[~held_out]))
+    rng = np.random.default_rng(options.seed + 1)
     rows = []
     for level, fit in bs.fits.items():
-        in_level = np.ones(len(data), bool) if by is None else (data[by] == level).to_numpy()
+        in_level = study.level_rows(level)
         test = data[held_out & in_level]
         if not test.empty:
-            on_front = _frontier_rows(data[in_level], x, y, frontier)
-            inputs = [test[c].to_numpy(float) for c in (extra or [x])]
+            on_front = _frontier_rows(study.but(data=data[in_level]))
+            inputs = [test[c].to_numpy(float) for c in (options.inputs or [x])]
             rows.append(
-                _predictions(fit, inputs, test[y], rng, ci).assign(
+                _predictions(fit, inputs, test[y], rng, options.ci).assign(
                     level=level, x=test[x], on_frontier=test.index.isin(on_front)
                 )
             )
@@ -228,23 +200,19 @@ def holdout_check(
     return Holdout(points[["level", "x", *points.columns.drop(["level", "x"])]], bs)
 
 
-def extrapolation_check(
-    df: pd.DataFrame, x: str, y: str, *, holdout: int = 2, by: str | None = None, **kwargs: Any
-) -> Holdout:
+def extrapolation_check(study: Study, holdout: int = 2) -> Holdout:
     """Hold out the configurations at the `holdout` largest compute values (per level) and predict them."""
-    require_columns(df, [x, by])
-    column = df.groupby(by)[x] if by else df[x]
+    column = study.data.groupby(study.by)[study.x] if study.by else study.data[study.x]
     rank = column.rank(method="dense", ascending=False)
-    return holdout_check(df, x, y, (rank <= holdout).to_numpy(), by=by, **kwargs)
+    return holdout_check(study, (rank <= holdout).to_numpy())
 
 
-def leave_one_group_out(df: pd.DataFrame, x: str, y: str, *, group: str, **kwargs: Any) -> pd.DataFrame:
-    """For each value of `group` (e.g. architecture), fit on the others and predict it; points per group."""
-    require_columns(df, [group])
-    parts = [
-        holdout_check(df, x, y, (df[group] == g).to_numpy(), **kwargs).points.assign(group=g)
-        for g in pd.unique(df[group])
-    ]
+def leave_one_group_out(study: Study) -> pd.DataFrame:
+    """For each value of the study's `group` column (e.g. architecture), fit on the others and predict it."""
+    if study.group is None:
+        raise InputError("leave-one-group-out needs a group column (--group)")
+    groups = study.data[study.group]
+    parts = [holdout_check(study, (groups == g).to_numpy()).points.assign(group=g) for g in pd.unique(groups)]
     return pd.concat(parts)
 
 
@@ -282,85 +250,46 @@ class Comparison:
             "multiplier": records(self.multiplier),
             "paired_ratio": self.paired_ratio,
             "data_efficiency": records(self.data_efficiency),
-            "extrapolation": holdout_summary(
-                None if self.extrapolation is None else self.extrapolation.points
-            ),
+            "extrapolation": holdout_summary(None if self.extrapolation is None else self.extrapolation.points),
             "leave_one_out": holdout_summary(self.leave_one_out),
         }
 
 
-def _levels(df: pd.DataFrame, by: str, baseline: Hashable | None, treatment: Hashable | None):
-    require_columns(df, [by])
-    levels = list(pd.unique(df[by]))
-    require_values(by, levels, (baseline, treatment))
+def choose_pair(study: Study, baseline: Hashable | None, treatment: Hashable | None) -> tuple[Hashable, Hashable]:
+    """Baseline and treatment levels: as given, else the first level and the only other one."""
+    levels = study.levels
+    require_values(study.by, levels, (baseline, treatment))
     baseline = levels[0] if baseline is None else baseline
     others = [v for v in levels if v != baseline]
     if treatment is None and len(others) != 1:
-        raise InputError(f"column {by!r} has {len(levels)} values; name --baseline and --treatment")
+        raise InputError(f"column {study.by!r} has {len(levels)} values; name --baseline and --treatment")
     return baseline, others[0] if treatment is None else treatment
 
 
 def compare_methods(
-    df: pd.DataFrame,
-    x: str,
-    y: str,
-    by: str,
+    study: Study,
     *,
-    pair_on: Sequence[str] | None = None,
     baseline: Hashable | None = None,
     treatment: Hashable | None = None,
-    law: str = "power",
-    n: str | None = None,
-    d: str | None = None,
-    frontier: str = "running-min",
-    draws: int = DRAWS,
-    seed: int = 0,
     targets: Sequence[float] | None = None,
-    samples: str | None = None,
     holdout: int = 2,
-    group: str | None = None,
-    seeds: str = "average",
-    seed_col: str = "seed",
-    y_transform: str = "none",
-    ci: float = 0.95,
 ) -> Comparison:
-    """Compare the scaling of `treatment` against `baseline` (values of column `by`).
+    """Compare the scaling of `treatment` against `baseline` (levels of the study's `by` column).
 
-    `pair_on` names the configuration columns (default: every column but y, seed and by); `samples` adds the
-    data-efficiency ratio (law of error vs samples seen, same frontier rule); `holdout` > 0 adds the
-    extrapolation check; `group` adds leave-one-group-out. Targets are errors after `y_transform`.
+    The study's `samples` column adds the data-efficiency ratio (law of error vs samples seen, same rule);
+    `holdout` > 0 adds the extrapolation check; its `group` column adds leave-one-group-out. Targets are
+    errors (y after the transform).
     """
-    baseline, treatment = _levels(df, by, baseline, treatment)
-    data = prepare(
-        df[df[by].isin([baseline, treatment])],
-        x,
-        y,
-        keep=[by, samples, group, *(pair_on or [])],
-        y_transform=y_transform,
-    )
-    common = {
-        "by": by,
-        "law": law,
-        "n": n,
-        "d": d,
-        "frontier": frontier,
-        "draws": draws,
-        "seed": seed,
-        "config": pair_on,
-        "ci": ci,
-    }
-    bs = bootstrap_laws(data, x, y, seeds=seeds, seed_col=seed_col, **common)
+    if study.by is None:
+        raise InputError("a comparison needs a method column (--by)")
+    baseline, treatment = choose_pair(study, baseline, treatment)
+    study = study.keep_levels([baseline, treatment])
+    bs = bootstrap_laws(study)
     targets = default_targets(bs, baseline, treatment) if targets is None else np.asarray(targets, float)
     efficiency = None
-    if samples is not None:
-        by_samples = bootstrap_laws(
-            data,
-            samples,
-            y,
-            seeds=seeds,
-            seed_col=seed_col,
-            **{**common, "law": "power" if law == "chinchilla" else law},
-        )
+    if study.samples is not None:
+        law = "power" if study.options.law == "chinchilla" else study.options.law
+        by_samples = bootstrap_laws(study.but(x=study.samples).with_options(law=law))
         efficiency = multiplier(by_samples, baseline, treatment, targets)
     return Comparison(
         baseline=baseline,
@@ -369,10 +298,10 @@ def compare_methods(
         exponent=exponent_difference(bs, baseline, treatment),
         multiplier=multiplier(bs, baseline, treatment, targets),
         curve=multiplier(bs, baseline, treatment, target_grid(bs, baseline, treatment, targets)),
-        paired_ratio=paired_ratio(bs, baseline, treatment, seed),
+        paired_ratio=paired_ratio(bs, baseline, treatment, study.options.seed),
         data_efficiency=efficiency,
-        extrapolation=extrapolation_check(data, x, y, holdout=holdout, **common) if holdout > 0 else None,
-        leave_one_out=leave_one_group_out(data, x, y, group=group, **common) if group else None,
+        extrapolation=extrapolation_check(study, holdout) if holdout > 0 else None,
+        leave_one_out=leave_one_group_out(study) if study.group else None,
     )
 
 
@@ -425,37 +354,32 @@ def _main(argv: Sequence[str] | None) -> int:
     cli.add_data_arguments(parser)
     cli.add_fit_arguments(parser, default_draws=DRAWS)
     parser.add_argument("--by", required=True, help="method column")
-    parser.add_argument(
-        "--pair-on", nargs="+", metavar="COL", help="configuration columns shared by both methods"
-    )
+    parser.add_argument("--pair-on", nargs="+", metavar="COL", help="configuration columns shared by both methods")
     parser.add_argument("--baseline", help="baseline method (default: first in the file)")
     parser.add_argument("--treatment", help="treatment method (default: the other one)")
     parser.add_argument("--targets", help="target errors for k(E*), e.g. 0.35,0.30 (after --y-transform)")
     parser.add_argument("--samples", help="samples-seen column: adds the data-efficiency ratio")
-    parser.add_argument(
-        "--holdout", type=int, default=2, help="largest-compute configurations held out (0: skip)"
-    )
+    parser.add_argument("--holdout", type=int, default=2, help="largest-compute configurations held out (0: skip)")
     parser.add_argument("--group", help="architecture column: adds leave-one-group-out")
     parser.add_argument("--seeds", choices=["average", "resample"], default="average")
     parser.add_argument("--seed-col", default="seed", help="seed column (if the table has one)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
-    comparison = compare_methods(
+    study = Study.of(
         read_table(args.csv),
         args.x,
         args.y,
-        args.by,
-        pair_on=args.pair_on,
+        by=args.by,
+        samples=args.samples,
+        group=args.group,
+        options=cli.fit_options(args),
+    )
+    comparison = compare_methods(
+        study,
         baseline=args.baseline,
         treatment=args.treatment,
         targets=parse_targets(args.targets),
-        samples=args.samples,
         holdout=args.holdout,
-        group=args.group,
-        seeds=args.seeds,
-        seed_col=args.seed_col,
-        y_transform=args.y_transform,
-        **cli.fit_options(args),
     )
     summary = comparison.summary()
     if args.json:

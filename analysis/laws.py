@@ -316,6 +316,4 @@ class FittedLaw:
 
     def table(self) -> pd.DataFrame:
         """Parameter table (name, float64 value) without rounding."""
-        return pd.DataFrame(
-            {"param": list(self.law.params), "value": [self.params[k] for k in self.law.params]}
-        )
+        return pd.DataFrame({"param": list(self.law.params), "value": [self.params[k] for k in self.law.params]})

@@ -33,9 +33,7 @@ class BatchResult:
     nit: np.ndarray
 
 
-def _two_loop(
-    g: np.ndarray, s: np.ndarray, y: np.ndarray, rho: np.ndarray, gamma: np.ndarray, order: list[int]
-):
+def _two_loop(g: np.ndarray, s: np.ndarray, y: np.ndarray, rho: np.ndarray, gamma: np.ndarray, order: list[int]):
     """L-BFGS direction -H·g for each problem; `order` lists memory slots from newest to oldest."""
     q = g.copy()
     alphas = []

@@ -22,6 +22,8 @@ from analysis.bootstrap import Bootstrap, BootstrapFit, percentile_interval
 from analysis.laws import FittedLaw
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+RUN_AREA = 36.0  # marker area of a run when no column sizes it
+SIZE_RANGE = (10.0, 64.0)  # marker areas when a column sizes them (linear in its log)
 STYLE = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False}
 
 
@@ -48,6 +50,51 @@ def _plain_log_ticks(axis) -> None:
 
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def label_of(column: str | None, labels: Mapping[str, str] | None) -> str:
+    """An axis or legend label in words (with units) for a column, the column name when none is given."""
+    return "" if column is None else (labels or {}).get(column, column)
+
+
+def error_label(y: str, labels: Mapping[str, str] | None) -> str:
+    """The error axis label: the column's words when given, else `error (<column>)`."""
+    return (labels or {}).get(y) or f"error ({y})"
+
+
+def cap_error_axis(ax: Axes) -> None:
+    """An error never exceeds 1: a band reaching past it must not stretch the axis."""
+    lo, hi = ax.get_ylim()
+    if hi > 1.0 > lo:
+        ax.set_ylim(lo, 1.0)
+
+
+def ordered(values: Sequence[Hashable], order: Sequence[Hashable] | None) -> list[Hashable]:
+    """`values` in the given order (e.g. models by size), values not in it last, in their own order."""
+    rank = {v: i for i, v in enumerate(order or ())}
+    return sorted(values, key=lambda v: rank.get(v, len(rank)))
+
+
+def marker_areas(values: np.ndarray, areas: tuple[float, float] = SIZE_RANGE) -> np.ndarray:
+    """Marker area linear in log(value), spanning `areas` over the values given."""
+    logs = np.log(np.asarray(values, dtype=float))
+    lo, hi = float(logs.min()), float(logs.max())
+    scale = (logs - lo) / (hi - lo) if hi > lo else np.full_like(logs, 0.5)
+    return areas[0] + scale * (areas[1] - areas[0])
+
+
+def _size_legend(ax: Axes, values: np.ndarray, title: str) -> None:
+    """A small legend of marker sizes (smallest, median, largest), beside the main legend."""
+    shown = np.unique(np.exp(np.quantile(np.log(np.asarray(values, dtype=float)), [0.0, 0.5, 1.0])))
+    areas = marker_areas(np.concatenate([shown, np.asarray(values, dtype=float)]))[: len(shown)]
+    handles = [
+        Line2D([], [], marker="o", ls="", color="grey", label=f"{v:.3g}", ms=float(np.sqrt(a)))
+        for v, a in zip(shown, areas, strict=True)
+    ]
+    legend = ax.get_legend()
+    ax.legend(handles=handles, title=title, fontsize=7, title_fontsize=7, loc="lower left")
+    if legend is not None:
+        ax.add_artist(legend)
 
 
 def save_figure(fig: Figure, path: str | Path) -> list[Path]:
@@ -93,28 +140,33 @@ def scaling_plot(
     fits: Mapping[Hashable, BootstrapFit],
     by: str | None = None,
     marker: str | None = None,
+    marker_order: Sequence[Hashable] | None = None,
+    point_size: str | None = None,
     held_out: np.ndarray | None = None,
     reference_laws: Mapping[Hashable, FittedLaw] | None = None,
     reference_label: str = "printed",
     x_max: float | None = None,
     title: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Figure:
-    """Error vs compute, log–log: every run (marker = `marker` column, colour = `by`), the points each law
-    was fitted to ringed, held-out runs hollow, fitted laws with bootstrap bands (dashed when
-    extrapolated) and optional reference laws per level (e.g. the printed ones) as thin dotted lines."""
+    """Error vs compute, log–log: every run (marker = `marker` column, in `marker_order`; colour = `by`; area
+    linear in log(`point_size` column), e.g. samples seen), the points each law was fitted to ringed, held-out runs
+    hollow, fitted laws with bootstrap bands (dashed when extrapolated) and optional reference laws per level
+    (e.g. the printed ones) as thin dotted lines. `labels` name columns in words on the axes."""
     fig, (ax,) = _figure()
     colors = _palette(_levels(df, by))
-    shapes = dict(zip(_levels(df, marker), MARKERS, strict=False)) if marker else {None: "o"}
+    shapes = dict(zip(ordered(_levels(df, marker), marker_order), MARKERS, strict=False)) if marker else {None: "o"}
     held = np.zeros(len(df), bool) if held_out is None else np.asarray(held_out, bool)
+    areas = marker_areas(df[point_size].to_numpy(float)) if point_size else np.full(len(df), RUN_AREA)
     keys = [c for c in (by, marker) if c] + ["_held"]
-    for key, part in df.assign(_held=held).groupby(keys, sort=False):
+    for key, part in df.assign(_held=held, _area=areas).groupby(keys, sort=False):
         role = dict(zip(keys, key, strict=True))
         color = colors[role.get(by)]
         ax.scatter(
             part[x],
             part[y],
             marker=shapes[role.get(marker)],
-            s=36,
+            s=part["_area"].to_numpy(),
             edgecolors=color,
             linewidths=1.2,
             facecolors="none" if role["_held"] else color,
@@ -138,17 +190,18 @@ def scaling_plot(
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(f"error ({y})")
+    ax.set_xlabel(label_of(x, labels))
+    ax.set_ylabel(error_label(y, labels))
     handles, _ = ax.get_legend_handles_labels()
     handles += [Line2D([], [], marker="o", ls="", mfc="none", mec="black", ms=10, label="fitted points")]
     if held.any():
         handles += [Line2D([], [], marker="o", ls="", mfc="none", mec="grey", label="held out")]
-    handles += [
-        Line2D([], [], marker=s, ls="", color="grey", label=str(k)) for k, s in shapes.items() if marker
-    ]
+    handles += [Line2D([], [], marker=s, ls="", color="grey", label=str(k)) for k, s in shapes.items() if marker]
     ax.legend(handles=handles, fontsize=7, loc="upper right")
+    cap_error_axis(ax)
     _plain_log_ticks(ax.yaxis)
+    if point_size:
+        _size_legend(ax, df[point_size].to_numpy(float), label_of(point_size, labels))
     if title:
         ax.set_title(title)
     return fig
@@ -162,6 +215,7 @@ def residual_plot(
     fits: Mapping[Hashable, BootstrapFit],
     by: str | None = None,
     held_out: np.ndarray | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Figure:
     """log(observed / law) vs compute per level: fitted points filled, other runs hollow, held-out in red
     edges. Curvature here calls for a saturating form or a break (pitfall P6)."""
@@ -185,39 +239,33 @@ def residual_plot(
             )
         ax.scatter(item.fit.selection.x, item.fit.residuals, color=colors[level], s=30, label="fitted points")
         ax.set_xscale("log")
-        ax.set_xlabel(x)
-        ax.set_ylabel("log residual")
+        ax.set_xlabel(label_of(x, labels))
+        ax.set_ylabel("log residual, ln(observed / law)")
         ax.set_title(str(level) if level is not None else item.fit.law.label(), fontsize=9)
         ax.legend(fontsize=7)
     return fig
 
 
-def multiplier_plot(
-    curve: pd.DataFrame, targets: pd.DataFrame | None = None, *, title: str | None = None
-) -> Figure:
+def multiplier_plot(curve: pd.DataFrame, targets: pd.DataFrame | None = None, *, title: str | None = None) -> Figure:
     """k(E*) against the target error with its band; extrapolated targets dashed on a shaded background."""
     fig, (ax,) = _figure()
     color = sns.color_palette("colorblind")[0]
-    ax.fill_between(
-        curve["target"], curve["lo"], curve["hi"], color=color, alpha=0.2, lw=0, label="bootstrap band"
-    )
+    ax.fill_between(curve["target"], curve["lo"], curve["hi"], color=color, alpha=0.2, lw=0, label="bootstrap band")
     extrap = curve["extrapolated"].to_numpy(bool)
     ax.plot(curve["target"], curve["k"], color=color, lw=2, ls="--", label="extrapolated")
-    ax.plot(
-        curve["target"].where(~extrap), curve["k"].where(~extrap), color=color, lw=2, label="interpolated"
-    )
+    ax.plot(curve["target"].where(~extrap), curve["k"].where(~extrap), color=color, lw=2, label="interpolated")
     inside = curve["target"][~extrap]
     if len(inside):
         ax.axvspan(inside.min(), inside.max(), color="grey", alpha=0.08, lw=0, label="both laws interpolate")
     if targets is not None:
         err = np.vstack([targets["k"] - targets["lo"], targets["hi"] - targets["k"]])
-        ax.errorbar(
-            targets["target"], targets["k"], yerr=err, fmt="o", color="black", capsize=3, label="targets"
-        )
+        ax.errorbar(targets["target"], targets["k"], yerr=err, fmt="o", color="black", capsize=3, label="targets")
     ax.axhline(1.0, color="black", lw=0.8, ls=":")
     ax.set_xscale("log")
+    ax.set_yscale("log")  # k is a ratio: its band spans decades, and 1/2 is as far from 1 as 2
     ax.invert_xaxis()
     _plain_log_ticks(ax.xaxis)
+    _plain_log_ticks(ax.yaxis)
     ax.set_xlabel("target error E*")
     ax.set_ylabel("compute multiplier k(E*) = C_baseline / C_treatment")
     ax.legend(fontsize=8)
@@ -260,7 +308,7 @@ def isoflop_points(
     return pd.DataFrame(rows, columns=["level", "model", "size", "budget", "error"])
 
 
-def isoflop_plot(points: pd.DataFrame, *, size_label: str = "model size") -> Figure:
+def isoflop_plot(points: pd.DataFrame, *, size_label: str = "model size", compute_label: str = "C") -> Figure:
     """Error vs model size at fixed compute, one curve per budget, one panel per level; minima starred."""
     levels = list(pd.unique(points["level"])) or [None]
     fig, axes = _figure(ncols=len(levels), width=4.8)
@@ -270,17 +318,16 @@ def isoflop_plot(points: pd.DataFrame, *, size_label: str = "model size") -> Fig
         part = points[points["level"].isna()] if level is None else points[points["level"] == level]
         for budget, curve in part.groupby("budget"):
             curve = curve.sort_values("size")
-            ax.plot(curve["size"], curve["error"], "o-", color=colors[budget], label=f"C = {budget:.3g}")
+            ax.plot(curve["size"], curve["error"], "o-", color=colors[budget], label=f"{compute_label} = {budget:.3g}")
             best = curve.loc[curve["error"].idxmin()]
-            ax.scatter(
-                [best["size"]], [best["error"]], marker="*", s=160, color=colors[budget], edgecolors="black"
-            )
+            ax.scatter([best["size"]], [best["error"]], marker="*", s=160, color=colors[budget], edgecolors="black")
         ax.set_xscale("log")
         ax.set_yscale("log")
         _plain_log_ticks(ax.xaxis)
         _plain_log_ticks(ax.yaxis)
         ax.set_xlabel(size_label)
         ax.set_ylabel("error")
+        cap_error_axis(ax)
         ax.set_title("isoFLOP" + ("" if level is None else f": {level}"), fontsize=9)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
@@ -295,13 +342,15 @@ def learning_curves_plot(
     model: str,
     by: str | None = None,
     run: str | None = None,
+    model_order: Sequence[Hashable] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Figure:
-    """Error vs samples seen for each run (colour = level, marker = model); shows checkpoint behaviour and
-    repetition effects (pitfalls P7, P11)."""
+    """Error vs samples seen for each run (colour = level, marker = model, legend in `model_order`); shows
+    checkpoint behaviour and repetition effects (pitfalls P7, P11)."""
     fig, (ax,) = _figure()
     levels = _levels(df, by)
     colors = _palette(levels)
-    shapes = dict(zip(pd.unique(df[model]), MARKERS, strict=False))
+    shapes = dict(zip(ordered(list(pd.unique(df[model])), model_order), MARKERS, strict=False))
     keys = [c for c in (by, model, run) if c]
     for key, part in df.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -310,18 +359,17 @@ def learning_curves_plot(
         ax.plot(part[samples], part[y], marker=shapes[name], color=colors[level], lw=1.2, ms=5)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    cap_error_axis(ax)
     _plain_log_ticks(ax.yaxis)
-    ax.set_xlabel(samples)
-    ax.set_ylabel(f"error ({y})")
+    ax.set_xlabel(label_of(samples, labels))
+    ax.set_ylabel(error_label(y, labels))
     handles = [Line2D([], [], color=c, lw=2, label=str(k)) for k, c in colors.items() if k is not None]
     handles += [Line2D([], [], marker=s, ls="", color="grey", label=str(k)) for k, s in shapes.items()]
     ax.legend(handles=handles, fontsize=7)
     return fig
 
 
-def bootstrap_plot(
-    bs: Bootstrap, baseline: Hashable, treatment: Hashable, targets: Sequence[float]
-) -> Figure:
+def bootstrap_plot(bs: Bootstrap, baseline: Hashable, treatment: Hashable, targets: Sequence[float]) -> Figure:
     """Bootstrap distributions: exponent difference, k(E*) at each target, and (log a, b) per level, whose
     strong correlation is why a and b are not compared separately (pitfall P4)."""
     fig, axes = _figure(ncols=3, width=4.4)

@@ -21,8 +21,10 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from analysis.bootstrap import bootstrap_laws
-from analysis.fit import fit_arrays, huber_objective
+from analysis.estimate import fit_arrays, huber_objective
 from analysis.laws import get_law
+from analysis.paper import paper_study
+from analysis.study import FitOptions
 
 PAPER_CSV = Path(__file__).resolve().parents[1] / "results" / "paper" / "data" / "drrho_scaling_imagenet.csv"
 TRUTH = {"E": 1.8172, "A": 477.83, "B": 2143.40, "alpha": 0.3473, "beta": 0.3672}  # Besiroglu et al. 2024
@@ -37,9 +39,7 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
 def naive_paired_bootstrap(df: pd.DataFrame, draws: int, seed: int) -> np.ndarray:
     """The straightforward loop: per draw and method, resample configurations, running min, polyfit."""
     df = df.assign(error=1 - df["imagenet_top1"] / 100)
-    table = df.pivot_table(
-        index=["arch", "samples_seen"], columns="method", values=["compute_gflops", "error"]
-    )
+    table = df.pivot_table(index=["arch", "samples_seen"], columns="method", values=["compute_gflops", "error"])
     rng = np.random.default_rng(seed)
     slopes = np.empty((draws, 2))
     for draw in range(draws):
@@ -79,8 +79,8 @@ def naive_multistart(n: np.ndarray, d: np.ndarray, loss: np.ndarray, starts: np.
 def bench_bootstrap(draws: int, seed: int) -> tuple:
     """Row for the paired bootstrap, plus both methods' b-interval widths from ours and from the peer."""
     paper = pd.read_csv(PAPER_CSV)
-    columns = {"x": "compute_gflops", "y": "imagenet_top1", "y_transform": "error-from-acc-pct"}
-    ours, bs = timed(lambda: bootstrap_laws(paper, by="method", draws=draws, seed=seed, **columns))
+    study = paper_study(paper, FitOptions(draws=draws, seed=seed))
+    ours, bs = timed(lambda: bootstrap_laws(study))
     naive, slopes = timed(lambda: naive_paired_bootstrap(paper, draws, seed))
     widths = {
         "ours": [np.subtract(*bs.fits[m].interval("b")[::-1]) for m in ("OpenCLIP", "DRRho-CLIP")],

@@ -64,8 +64,19 @@ def peer(run: Run, steps: int) -> float:
     loader = _Loader((b.images, b.tokens) for b in batches)
     data = {"train": SimpleNamespace(dataloader=loader, set_epoch=lambda epoch: None)}
     args = SimpleNamespace(
-        device="cpu", precision="fp32", distill=False, accum_freq=1, skip_scheduler=True, grad_clip_norm=None,
-        horovod=False, rank=0, local_rank=0, world_size=1, log_every_n_steps=10**9, wandb=False, batch_size=0,
+        device="cpu",
+        precision="fp32",
+        distill=False,
+        accum_freq=1,
+        skip_scheduler=True,
+        grad_clip_norm=None,
+        horovod=False,
+        rank=0,
+        local_rank=0,
+        world_size=1,
+        log_every_n_steps=10**9,
+        wandb=False,
+        batch_size=0,
         save_logs=False,
     )
     step_times: list[float] = []
@@ -84,8 +95,14 @@ def peer(run: Run, steps: int) -> float:
 
 
 def bench(model: str, batch: int, steps: int, rounds: int, peak: float) -> dict:
-    spec = parse_spec({"model": model, "batch_size": batch, "samples_seen": batch * 1000,
-                       "data": {"pool_size": batch * 20, "eval_size": 64}})
+    spec = parse_spec(
+        {
+            "model": model,
+            "batch_size": batch,
+            "samples_seen": batch * 1000,
+            "data": {"pool_size": batch * 20, "eval_size": 64},
+        }
+    )
     with tempfile.TemporaryDirectory() as out:
         run = Run(spec, out, progress=False)
         for s in range(WARMUP + steps):  # generate the pool once: both sides then read the same cached samples
@@ -118,8 +135,10 @@ def main() -> None:
     args = parser.parse_args()
     peak = matmul_peak_gflops()
     print(f"fp32 matmul peak (2048², {torch.get_num_threads()} threads): {peak:.1f} GFLOP/s")
-    print(f"{'model':<9} {'params':>10} {'ours s/s':>9} {'peer s/s':>9} {'ratio':>6} {'median round ratio':>18} "
-          f"{'GFLOP/s':>8} {'% peak':>7}")
+    print(
+        f"{'model':<9} {'params':>10} {'ours s/s':>9} {'peer s/s':>9} {'ratio':>6} {'median round ratio':>18} "
+        f"{'GFLOP/s':>8} {'% peak':>7}"
+    )
     for name in args.models:
         r = bench(name, args.batch, args.steps, args.rounds, peak)
         print(

@@ -22,10 +22,10 @@ from typing import Any
 import submitit
 
 from scaling.errors import ConfigError
-from scaling.grid import Executor, Resources
 from scaling.jobs import CacheJob, RunJob
 from scaling.plan import SweepFile, Task, task_done
 from scaling.records import CorruptRecord, read_record, run_dir
+from scaling.runtime import Executor, Resources
 
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # no scheduler limit locally; runs still checkpoint periodically
 POLL_S = 0.5
@@ -337,7 +337,7 @@ def record_error(out: Path, task: Task) -> str:
         record = read_record(run_dir(out, task.id))
     except CorruptRecord as err:
         return str(err)
-    return (record or {}).get("error") or ""
+    return (record.error if record else None) or ""
 
 
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")

@@ -29,15 +29,13 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scaling.errors import ConfigError, each_error, pydantic_message
+from scaling.runtime import Executor
 from scaling.spec import LossSpec, Method, ReferenceSpec, RunSpec, apply_override
 from scaling.yamlfile import Document, KeyPath, dotted, duplicate_messages, read_yaml
 
 GridPath = KeyPath
 SpecPath = tuple[str, ...]
 Layer = dict[SpecPath, tuple[Any, GridPath]]  # spec path -> (value, the grid key it came from)
-# Default per-run throughputs for the plan's time estimate. CPU: sweeps/demo.yaml on 2 cores, one thread per run,
-# did 4.89e13 FLOPs in 2 × 739 s of run slots = 33 GFLOP/s including evaluation and start-up (2026-11-28).
-CPU_GFLOPS, GPU_GFLOPS = 33.0, 50_000.0
 
 
 # -- the grid file and where its keys came from ------------------------------------------------------------------
@@ -148,52 +146,8 @@ class Evaluation(Strict):
     size: int | None = Field(None, gt=0)
 
 
-class Resources(Strict):
-    """What one run asks of a scheduler; None = the executor-wide value (or its default)."""
-
-    partition: str | None = None
-    cpus_per_task: int | None = Field(None, ge=1)
-    gpus_per_task: int | None = Field(None, ge=0)
-    mem_gb: float | None = Field(None, gt=0)
-    timeout_min: int | None = Field(None, ge=1)
-    array_parallelism: int | None = Field(None, ge=1)
-    throughput_gflops: float | None = Field(None, gt=0, description="per run, for the plan's time estimate")
-
-
-RESOURCE_DEFAULTS = {"cpus_per_task": 1, "gpus_per_task": 0, "mem_gb": 4.0, "timeout_min": 60, "array_parallelism": 64}
-
-
-class Executor(Resources):
-    """Where and how runs execute. `auto` is SLURM only when a controller answers `scontrol ping`."""
-
-    kind: Literal["auto", "local", "slurm", "debug"] = "auto"
-    parallel: int | None = Field(None, ge=1, description="local: runs at once (default: one per core)")
-    threads_per_run: int | None = Field(
-        None, ge=1, description="torch threads (default: cpus_per_task, or cores/parallel)"
-    )
-    setup: list[str] = Field([], description="shell lines run before each SLURM job")
-    signal_delay_s: int = Field(90, ge=10, description="SLURM sends USR2 this long before the time limit")
-    checkpoint_every_s: float = Field(300.0, gt=0, description="periodic checkpoints (a signal may land mid-step)")
-    max_requeues: int = Field(3, ge=0, description="timeouts a run may be requeued after")
-    sbatch: dict[str, str | int | bool] = Field({}, description="extra #SBATCH options, e.g. {qos: high, hold: true}")
-    resources: dict[str, Resources] = Field({}, description="per model: overrides of the values above")
-
-    def resources_for(self, model: str | None) -> Resources:
-        """The resolved resources of a run of `model` (None: any run): per-model override > executor > default."""
-        own = self.resources.get(model, Resources()) if model else Resources()
-        values = {}
-        for name in Resources.model_fields:
-            value = getattr(own, name)
-            values[name] = value if value is not None else getattr(self, name)
-            if values[name] is None:
-                values[name] = RESOURCE_DEFAULTS.get(name)
-        if values["throughput_gflops"] is None:
-            values["throughput_gflops"] = GPU_GFLOPS if values["gpus_per_task"] else CPU_GFLOPS
-        return Resources(**values)
-
-
 class Analysis(Strict):
-    """What to fit and plot when the sweep completes (passed to analysis.figures.sweep_study)."""
+    """What to fit and plot when the sweep completes (passed to analysis.sweep_study.sweep_study)."""
 
     x: str = "compute"
     y: str | None = Field(None, description="default: the first zeroshot_error.* column")
@@ -201,7 +155,7 @@ class Analysis(Strict):
     frontier: str = "running-min"
     bootstrap: int | None = Field(None, ge=0, description="bootstrap draws (default: analysis' own)")
     law: str = "power"
-    options: dict[str, Any] = Field({}, description="further sweep_study keyword arguments")
+    options: dict[str, Any] = Field({}, description="further analysis.study.FitOptions (seed, ci, ...)")
 
 
 AxisValues = Annotated[list[Any], Field(min_length=1)]

@@ -18,9 +18,10 @@ from typing import Any
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
+from scaling.cache import CacheSpec, cache_marker
 from scaling.errors import error_line
-from scaling.plan import CacheSpec, cache_marker
-from scaling.records import CorruptRecord, read_record, run_dir, write_json_atomic
+from scaling.io import write_json_atomic
+from scaling.records import CorruptRecord, Record, read_record, run_dir
 from scaling.spec import RunSpec
 
 PROGRESS = "progress.json"
@@ -40,12 +41,12 @@ def mark_failed(out: Path, spec: RunSpec, err: BaseException) -> None:
     directory = run_dir(out, spec.run_id)
     try:
         record = read_record(directory)
-    except CorruptRecord:
+    except CorruptRecord:  # rewritten whole below
         record = None
-    record = record or {"run_id": spec.run_id, "spec": spec.model_dump(mode="json"), "evals": []}
-    record.update(status="failed", error=error_line(err))
+    fresh = Record(run_id=spec.run_id, spec=spec.model_dump(mode="json"), status="failed")
+    record = (record or fresh).model_copy(update={"status": "failed", "error": error_line(err)})
     directory.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(directory / "record.json", record)
+    record.write(directory)
 
 
 @contextmanager
@@ -94,7 +95,7 @@ class RunJob(Checkpointable):
         except Exception as err:
             mark_failed(Path(self.out), self.spec, err)
             raise
-        return {"run_id": record["run_id"], "status": record["status"]}
+        return {"run_id": record.run_id, "status": record.status}
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
         """On USR2: save the live run if it is between steps, and requeue a fresh job for the same spec."""

@@ -164,7 +164,7 @@ def model_stats(name: str, vocab_size: int | None = None) -> ModelStats:
 
 
 def _remember(path: Path, key: str, stats: ModelStats) -> None:
-    from scaling.records import write_json_atomic
+    from scaling.io import write_json_atomic
 
     table = _read(path)
     table[key] = asdict(stats)
@@ -178,7 +178,7 @@ def update_shipped_stats() -> None:
     for name in available_models():
         for vocab in {None, 49408}:
             table[_stats_key(name, vocab)] = asdict(count_flops(name, vocab))
-    from scaling.records import write_json_atomic
+    from scaling.io import write_json_atomic
 
     write_json_atomic(SHIPPED_STATS, table)
 

@@ -8,7 +8,6 @@ grid always yields the same tasks, and a task is skipped once its record says do
 from __future__ import annotations
 
 import errno
-import hashlib
 import math
 import time
 from collections import Counter, defaultdict
@@ -16,28 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from scaling.grid import CPU_GFLOPS, GPU_GFLOPS, Executor, Expansion
-from scaling.records import CorruptRecord, is_done, read_record, run_dir, write_atomic, write_json_atomic
-from scaling.spec import DataSpec, ReferenceSpec, RunSpec
+from scaling.cache import CacheSpec, cache_marker
+from scaling.grid import Expansion
+from scaling.io import write_atomic, write_json_atomic
+from scaling.records import CorruptRecord, is_done, read_record, run_dir
+from scaling.runtime import CPU_GFLOPS, GPU_GFLOPS, Executor
+from scaling.spec import ReferenceSpec, RunSpec
 
 SWEEP_FILE = "sweep.json"
 RESERVE, RESERVE_BYTES = ".sweep.reserve", 1 << 18  # room to record every job even once the disk is full
 Role = Literal["reference", "cache", "run"]
-
-
-class CacheSpec(BaseModel):
-    """One reference embedding cache: a reference's embeddings of one data pool."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    reference: ReferenceSpec
-    data: DataSpec
-
-    @property
-    def task_id(self) -> str:
-        blob = self.model_dump_json()
-        return "cache-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -88,7 +75,7 @@ def reference_arch(ref: ReferenceSpec) -> str | None:
         record = read_record(Path(ref.checkpoint)) if ref.checkpoint and Path(ref.checkpoint).is_dir() else None
     except CorruptRecord:
         return None
-    return record["spec"]["model"] if record else None
+    return record.spec["model"] if record else None
 
 
 def build_tasks(expansion: Expansion) -> list[Task]:
@@ -109,11 +96,6 @@ def build_tasks(expansion: Expansion) -> list[Task]:
                 after = (cache.task_id,)
         runs.append(Task(spec.run_id, "run", spec=spec, after=after))
     return [*tasks.values(), *caches.values(), *runs]
-
-
-def cache_marker(out: Path, task_id: str) -> Path:
-    """Written by a cache job when its cache is complete: lets a resubmission skip it."""
-    return Path(out) / "cache" / f"{task_id}.json"
 
 
 def task_done(out: Path, task: Task) -> bool:

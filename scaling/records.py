@@ -1,8 +1,14 @@
 """The record: the one contract between training and analysis, and its tidy table.
 
 A run directory is `<out>/runs/<run_id>/` holding `record.json` (rewritten atomically at every evaluation),
-`checkpoint.pt` and `log.txt`. `load()` turns any number of records into one row per (run, evaluation),
-with the spec's axes as columns, which is what every analysis function takes.
+`checkpoint.pt` and `log.txt`. `Record` is its schema (with `Evaluation` per evaluation and `ReferenceInfo`
+for a steered run's reference): the run and the job that marks a crashed run failed write it, status, the
+reference loader and analysis read it. `load()` turns any number of records into one row per (run,
+evaluation), with the spec's axes as columns, which is what every analysis function takes.
+
+Schema versions: 1 adds `schema_version` and the reference's `run_id`. A record without a version (0, e.g.
+the committed results/cpu_study) still loads: its in-sweep reference's run id is read from the reference's
+name, `run:<id> (<arch>)`, which version 0 wrote and nothing parses any more.
 """
 
 from __future__ import annotations
@@ -10,40 +16,94 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from scaling.errors import describe_validation_error
+from scaling.io import write_json_atomic
 
 RECORD = "record.json"
 STATUSES = ("running", "done", "failed")
+SCHEMA_VERSION = 1
+_V0_REFERENCE_RUN = re.compile(r"^run:(?P<id>\w+) \(")
 
 
-def write_atomic(path: Path, write: Callable[[BinaryIO], Any]) -> None:
-    """`write` into a uniquely named temp file in the same directory, fsync, rename: a reader (or a resumed run)
-    sees the old file or the new, never half of one, even with two writers of the same path."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as err:  # name the file: a full disk's error otherwise names none
-        Path(tmp).unlink(missing_ok=True)
-        if err.filename is None:
-            raise OSError(err.errno, err.strerror, str(path)) from err
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class Evaluation(BaseModel):
+    """One evaluation of a run: where it was taken (step, samples, compute) and its metrics. Metrics beyond
+    these (a new task, a new retrieval direction) are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    step: int
+    samples_seen: int
+    compute_target: float
+    compute_reference: float
+    epoch: float | None = None
+    wall_s: float | None = None
+    logit_scale: float | None = None
+    val_loss: float | None = None
+    zeroshot_error: dict[str, float] = {}
+    retrieval_r1: dict[str, float] = {}
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_atomic(path, lambda f: f.write(json.dumps(data, indent=1, sort_keys=True).encode()))
+class ReferenceInfo(BaseModel):
+    """What a steered run's record says about its reference: `run_id` is the in-sweep run that trained it
+    (None for a checkpoint file or pretrained weights); `name` is for people."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    run_id: str | None = None
+    arch: str | None = None
+    checksum: str | None = None
+    params_total: int | None = None
+    flops_fwd_per_sample: float | None = None
+    mode: str | None = None
+    cache: str | None = None
+    metrics: dict[str, Any] = {}
+
+
+class Record(BaseModel):
+    """A run's record.json. `spec` is the RunSpec as JSON (kept untyped here, so records of older specs
+    load); `model` holds the model's parameter and FLOP counts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    spec: dict[str, Any]
+    status: Literal["running", "done", "failed"]
+    error: str | None = None
+    owner: dict[str, Any] | None = None  # host, pid and start of a running record's process (owner_died)
+    weights: dict[str, str] | None = None  # {"file": "model.pt", "sha256": ...} once a run is done
+    model: dict[str, Any] = {}
+    reference: ReferenceInfo | None = None
+    evals: list[Evaluation] = []
+    env: dict[str, Any] = {}
+    throughput: dict[str, Any] = {}
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+    def write(self, directory: Path) -> None:
+        """Write as `<directory>/record.json`, atomically (sorted keys, so reruns diff cleanly)."""
+        write_json_atomic(Path(directory) / RECORD, self.model_dump(mode="python"))
+
+
+def _upgrade(data: dict) -> dict:
+    """A record as the current schema expects it: version 0 named an in-sweep reference only in its name."""
+    if "schema_version" in data:
+        return data
+    ref = data.get("reference")
+    if isinstance(ref, dict) and "run_id" not in ref:
+        match = _V0_REFERENCE_RUN.match(str(ref.get("name", "")))
+        ref = {**ref, "run_id": match["id"] if match else None}
+    return {**data, "schema_version": 0, "reference": ref}
 
 
 def run_dir(out: Path, run_id: str) -> Path:
@@ -58,10 +118,10 @@ class CorruptRecord(ValueError):
         super().__init__(f"corrupt record {path}: {reason}")
 
 
-def read_record(path: Path) -> dict | None:
+def read_record(path: Path) -> Record | None:
     """A record by file or run directory; None if absent (a run that never evaluated).
 
-    Raises CorruptRecord, naming the file, if it is not UTF-8 JSON holding an object."""
+    Raises CorruptRecord, naming the file, if it is not UTF-8 JSON holding an object of the record's schema."""
     path = Path(path)
     if path.is_dir():
         path = path / RECORD
@@ -75,7 +135,10 @@ def read_record(path: Path) -> dict | None:
         raise CorruptRecord(path, f"invalid JSON ({err})") from None
     if not isinstance(record, dict):
         raise CorruptRecord(path, f"expected a JSON object, got {type(record).__name__}")
-    return record
+    try:
+        return Record.model_validate(_upgrade(record))
+    except ValidationError as err:
+        raise CorruptRecord(path, f"not a record: {describe_validation_error(err)}") from None
 
 
 def is_done(out: Path, run_id: str) -> bool:
@@ -84,7 +147,7 @@ def is_done(out: Path, run_id: str) -> bool:
         record = read_record(run_dir(out, run_id))
     except CorruptRecord:
         return False
-    return record is not None and record.get("status") == "done"
+    return record is not None and record.done
 
 
 def process_start(pid: int) -> int | None:
@@ -100,11 +163,11 @@ def owner() -> dict:
     return {"host": platform.node(), "pid": os.getpid(), "start": process_start(os.getpid())}
 
 
-def owner_died(record: dict) -> bool:
+def owner_died(record: Record) -> bool:
     """True when a `running` record's process, on this host, is gone (SIGKILL, out of memory): nothing else
     will ever mark it failed. False when it lives or when it ran on another host (its scheduler knows)."""
-    who = record.get("owner") or {}
-    if record.get("status") != "running" or who.get("host") != platform.node() or who.get("start") is None:
+    who = record.owner or {}
+    if record.status != "running" or who.get("host") != platform.node() or who.get("start") is None:
         return False
     return process_start(who["pid"]) != who["start"]
 
@@ -135,20 +198,19 @@ def _spec_columns(spec: dict) -> dict:
     return row
 
 
-def record_rows(record: dict) -> list[dict]:
+def record_rows(record: Record) -> list[dict]:
     """One dict per evaluation: run identity, spec axes, model stats, then the evaluation's metrics."""
-    base = {"run_id": record["run_id"], "status": record.get("status")}
-    base.update(_spec_columns(record["spec"]))
-    for key, value in (record.get("model") or {}).items():
+    base = {"run_id": record.run_id, "status": record.status}
+    base.update(_spec_columns(record.spec))
+    for key, value in record.model.items():
         base[f"model.{key}"] = value
-    ref = record.get("reference") or {}
-    base["reference.name"] = ref.get("name")
+    base["reference.name"] = record.reference.name if record.reference else None
+    base["reference.run_id"] = record.reference.run_id if record.reference else None
     rows = []
-    evals = record.get("evals") or []
-    for i, ev in enumerate(evals):
+    for i, ev in enumerate(record.evals):
         row = dict(base)
-        _flatten("", ev, row)
-        row["final"] = i == len(evals) - 1 and record.get("status") == "done"
+        _flatten("", ev.model_dump(), row)
+        row["final"] = i == len(record.evals) - 1 and record.done
         rows.append(row)
     return rows
 
@@ -157,8 +219,8 @@ def load(path: str | Path, status: str | None = None):
     """All records under `path` as a tidy pandas DataFrame: one row per run × evaluation.
 
     Columns: run_id, status, steered, final, the spec's axes (method, model, samples_total, batch_size, seed,
-    data.*, optim.*, loss.*, eval.*), model.* stats, reference.name, and per evaluation: samples_seen, step,
-    compute_target, compute_reference, compute (their sum), wall_s, val_loss, zeroshot_error.<task>,
+    data.*, optim.*, loss.*, eval.*), model.* stats, reference.name, reference.run_id, and per evaluation:
+    samples_seen, step, compute_target, compute_reference, compute (their sum), wall_s, val_loss, zeroshot_error.<task>,
     retrieval_r1.i2t / .t2i. `status="done"` keeps finished runs only. A corrupt record is skipped with one
     warning line on stderr naming its file.
     """
@@ -171,7 +233,7 @@ def load(path: str | Path, status: str | None = None):
         except CorruptRecord as err:
             print(f"warning: skipped {err}", file=sys.stderr)
             continue
-        if record and (status is None or record.get("status") == status):
+        if record and (status is None or record.status == status):
             rows.extend(record_rows(record))
     frame = pd.DataFrame(rows)
     if not frame.empty:

@@ -29,8 +29,9 @@ from tqdm import tqdm
 from scaling.data import build_source, eval_batch, zero_shot_tasks
 from scaling.errors import ConfigError
 from scaling.evaluate import evaluate, zero_shot_errors
+from scaling.io import write_atomic, write_json_atomic
 from scaling.models import build_model, context_length, model_stats
-from scaling.records import CorruptRecord, read_record, run_dir, write_atomic, write_json_atomic
+from scaling.records import CorruptRecord, ReferenceInfo, read_record, run_dir
 from scaling.spec import DataSpec, ReferenceSpec
 
 SHARD_ROWS = 16_384
@@ -50,6 +51,7 @@ class LoadedReference:
     flops_fwd_per_sample: float
     params_total: int
     tokenizer: Callable[[list[str]], torch.Tensor] | None = None  # own vocabulary (pretrained); None = the data's
+    run_id: str | None = None  # the run of this toolkit that trained it (None: a checkpoint file, pretrained)
 
     @property
     def image_size(self) -> int:
@@ -97,30 +99,31 @@ def _from_run(directory: Path, data: DataSpec) -> LoadedReference:
     except CorruptRecord as err:
         raise ConfigError(f"reference: {err}") from None
     weights = directory / "model.pt"
-    if record is None or record.get("status") != "done" or not weights.exists():
+    if record is None or not record.done or not weights.exists():
         raise ConfigError(f"reference: run {directory} has not finished (no done record.json and model.pt)")
     checksum = _sha256(weights, 64)
-    expected = (record.get("weights") or {}).get("sha256")
+    expected = (record.weights or {}).get("sha256")
     if expected is not None and checksum != expected:
         raise ConfigError(
             f"reference: {weights} is corrupt (its sha256 differs from the one its record.json gives);"
             f" delete {directory} to train the reference again"
         )
-    arch = record["spec"]["model"]
-    source = build_source(DataSpec.model_validate(record["spec"]["data"]), context_length(arch))
+    arch = record.spec["model"]
+    source = build_source(DataSpec.model_validate(record.spec["data"]), context_length(arch))
     model = build_model(arch, source.tokenizer.vocab_size)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     stats = model_stats(arch, source.tokenizer.vocab_size)
-    last = record["evals"][-1]
-    metrics = {k: last[k] for k in ("val_loss", "zeroshot_error", "retrieval_r1")}
+    last = record.evals[-1]
+    metrics = {k: getattr(last, k) for k in ("val_loss", "zeroshot_error", "retrieval_r1")}
     return LoadedReference(
         _freeze(model),
-        f"run:{record['run_id']} ({arch})",
+        f"run:{record.run_id} ({arch})",
         arch,
         checksum[:16],
         metrics,
         stats.flops_fwd_per_sample,
         stats.params_total,
+        run_id=record.run_id,
     )
 
 
@@ -413,17 +416,19 @@ class Reference:
         images, tokens = batch.images.to(device), batch.tokens.to(device)
         return model.encode_image(images, normalize=True), model.encode_text(tokens, normalize=True)
 
-    def info(self) -> dict:
-        return {
-            "name": self.loaded.name,
-            "arch": self.loaded.arch,
-            "checksum": self.loaded.checksum,
-            "params_total": self.loaded.params_total,
-            "flops_fwd_per_sample": self.flops_fwd_per_sample,
-            "mode": self.mode,
-            "cache": None if self.cache is None else str(self.cache),
-            "metrics": self.loaded.metrics,
-        }
+    def info(self) -> ReferenceInfo:
+        """What a steered run's record says about its reference."""
+        return ReferenceInfo(
+            name=self.loaded.name,
+            run_id=self.loaded.run_id,
+            arch=self.loaded.arch,
+            checksum=self.loaded.checksum,
+            params_total=self.loaded.params_total,
+            flops_fwd_per_sample=self.flops_fwd_per_sample,
+            mode=self.mode,
+            cache=None if self.cache is None else str(self.cache),
+            metrics=self.loaded.metrics,
+        )
 
 
 def load_reference(

@@ -30,9 +30,10 @@ from scaling.data import build_source, eval_batch, zero_shot_tasks
 from scaling.distributed import World, average_gradients, barrier, init_world
 from scaling.errors import ConfigError, error_line
 from scaling.evaluate import evaluate
+from scaling.io import write_atomic
 from scaling.losses import build_loss
 from scaling.models import build_model, context_length, model_stats
-from scaling.records import CorruptRecord, owner, read_record, run_dir, write_atomic, write_json_atomic
+from scaling.records import CorruptRecord, Record, owner, read_record, run_dir
 from scaling.spec import RunSpec
 
 if TYPE_CHECKING:
@@ -315,28 +316,28 @@ class Run:
             print("no intact checkpoint left: training restarts from step 0", file=sys.stderr, flush=True)
         return False
 
-    def record(self, status: str, error: str | None = None) -> dict:
+    def record(self, status: str, error: str | None = None) -> Record:
         spec, state = self.spec, self.state
-        return {
-            "run_id": spec.run_id,
-            "spec": spec.model_dump(mode="json"),
-            "status": status,
-            "error": error,
-            "owner": owner() if status == "running" else None,
-            "weights": None if self.weights_sha256 is None else {"file": WEIGHTS, "sha256": self.weights_sha256},
-            "model": {"name": spec.model, **{k: v for k, v in self.stats.__dict__.items() if k != "name"}},
-            "reference": None if self.reference is None else self.reference.info(),
-            "evals": state.evals,
-            "env": self.env,
-            "throughput": {
+        return Record(
+            run_id=spec.run_id,
+            spec=spec.model_dump(mode="json"),
+            status=status,
+            error=error,
+            owner=owner() if status == "running" else None,
+            weights=None if self.weights_sha256 is None else {"file": WEIGHTS, "sha256": self.weights_sha256},
+            model={"name": spec.model, **{k: v for k, v in self.stats.__dict__.items() if k != "name"}},
+            reference=None if self.reference is None else self.reference.info(),
+            evals=state.evals,
+            env=self.env,
+            throughput={
                 "samples_per_s": state.step * spec.batch_size / state.train_wall_s if state.train_wall_s else None,
                 "train_wall_s": state.train_wall_s,
             },
-        }
+        )
 
     def write_record(self, status: str, error: str | None = None) -> None:
         if self.world.is_main:
-            write_json_atomic(self.dir / "record.json", self.record(status, error))
+            self.record(status, error).write(self.dir)
 
     # -- training --------------------------------------------------------------------------------------
     def compute_reference(self, samples: int) -> float:
@@ -399,14 +400,14 @@ class Run:
                 raise Diverged(step + 1, spec.steps, what, value)
         return loss.item()
 
-    def train(self) -> dict:
+    def train(self) -> Record:
         """Train to the end (resuming if a checkpoint exists) and return the final record."""
         try:
             existing = read_record(self.dir)
         except CorruptRecord as err:  # rewritten below: the run is redone (resuming from its checkpoint)
             print(f"{err}; running again", file=sys.stderr, flush=True)
             existing = None
-        if existing is not None and existing.get("status") == "done":
+        if existing is not None and existing.done:
             return existing
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.world.is_main:  # a kill between write and rename leaves a temp file; only the writer may sweep them
@@ -484,6 +485,6 @@ class Run:
         return time.monotonic() - last_save >= self.checkpoint_every_s
 
 
-def run(spec: RunSpec, out: str | Path, **options) -> dict:
+def run(spec: RunSpec, out: str | Path, **options) -> Record:
     """Train one spec under `out/runs/<run_id>/` (resuming if interrupted) and return its record."""
     return Run(spec, out, **options).train()

@@ -21,7 +21,7 @@ from scaling.executors import JobInfo, cancel, execute, in_flight, job_error, jo
 from scaling.jobs import PROGRESS
 from scaling.lock import hold
 from scaling.plan import SweepFile, Task, task_done, todo
-from scaling.records import CorruptRecord, owner_died, read_record, run_dir
+from scaling.records import CorruptRecord, Record, owner_died, read_record, run_dir
 
 STATES = ("pending", "running", "requeued", "done", "failed")
 RUNNING = ("RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING")
@@ -38,17 +38,18 @@ class TaskStatus:
     job_id: str = ""
 
 
-def run_record(out: Path, task: Task) -> dict | None:
+def run_record(out: Path, task: Task) -> Record | None:
     """A run task's record; a corrupt one reads as failed, naming its file, so it is shown and resubmitted."""
     if task.spec is None:
         return None
     try:
         record = read_record(run_dir(out, task.id))
     except CorruptRecord as err:
-        return {"status": "failed", "error": str(err)}
+        return Record(run_id=task.id, spec=task.spec.model_dump(mode="json"), status="failed", error=str(err))
     if record and owner_died(record):
-        who = record["owner"]
-        return {**record, "status": "failed", "error": f"its process {who['pid']} on {who['host']} died (killed?)"}
+        who = record.owner
+        error = f"its process {who['pid']} on {who['host']} died (killed?)"
+        return record.model_copy(update={"status": "failed", "error": error})
     return record
 
 
@@ -61,8 +62,9 @@ def progress(out: Path, task: Task) -> str:
         beat = json.loads((directory / PROGRESS).read_text())
         return f"{beat['step']}/{beat['steps']}"
     except (OSError, ValueError, KeyError, TypeError):
-        evals = (run_record(out, task) or {}).get("evals") or []
-        return f"{evals[-1]['step']}/{task.spec.steps}" if evals else ""
+        record = run_record(out, task)
+        evals = record.evals if record else []
+        return f"{evals[-1].step}/{task.spec.steps}" if evals else ""
 
 
 def served(sweep: SweepFile, cache: Task) -> bool:
@@ -82,8 +84,8 @@ def task_status(sweep: SweepFile, task: Task, info: JobInfo | None) -> TaskStatu
         return TaskStatus(task, "done", "files removed; every run it steers is done", job_id)
     record = run_record(out, task)
     if info is None:
-        if record and record.get("status") == "failed":
-            return TaskStatus(task, "failed", record.get("error") or "", job_id)
+        if record and record.status == "failed":
+            return TaskStatus(task, "failed", record.error or "", job_id)
         return TaskStatus(task, "pending", "not submitted")
     requeues = f" (resumed after {info.restarts} requeue(s))" if info.restarts else ""
     if info.active and info.state in RUNNING:
@@ -92,7 +94,7 @@ def task_status(sweep: SweepFile, task: Task, info: JobInfo | None) -> TaskStatu
         return TaskStatus(task, "requeued", f"{progress(out, task)} {info.reason}".strip(), job_id)
     if info.active:
         return TaskStatus(task, "pending", info.reason if info.reason not in ("", "None") else "submitted", job_id)
-    error = (record or {}).get("error") or job_error(sweep, task.id)
+    error = (record.error if record else None) or job_error(sweep, task.id)
     if not error:
         reason = f" ({info.reason})" if info.reason not in ("", "None") else ""
         error = f"job {info.state.lower()}{reason}"

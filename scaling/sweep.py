@@ -37,12 +37,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
     """Fit and plot what the grid's analysis block asks for, on the grid's finished runs: the final evaluation
-    of each run, references set aside (analysis.figures.sweep_study). Prints the markdown summary."""
+    of each run, references set aside (analysis.sweep_study). Prints the markdown summary."""
     settings = grid.analysis
     if settings is None:
         return None
     from analysis.data import InputError
-    from analysis.figures import sweep_study
+    from analysis.study import FitOptions
+    from analysis.sweep_study import sweep_study
     from scaling.records import load
 
     frame = load(out, status="done")
@@ -51,12 +52,11 @@ def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
     if frame.empty or y is None:
         print("analysis: skipped, no finished runs with a zero-shot error column (set analysis.y)")
         return None
-    options = {"law": settings.law, "frontier": settings.frontier, **settings.options}
-    if settings.bootstrap is not None:
-        options["draws"] = settings.bootstrap
+    draws = {} if settings.bootstrap is None else {"draws": settings.bootstrap}
     try:
+        options = FitOptions.of(settings.options, law=settings.law, frontier=settings.frontier, **draws)
         study = sweep_study(
-            frame, x=settings.x, y=y, by=settings.by, out=out / "figures", records_dir=Path(grid.out), **options
+            frame, x=settings.x, y=y, by=settings.by, out=out / "figures", records_dir=Path(grid.out), options=options
         )
     except InputError as err:  # e.g. one method finished so far: the sweep itself still finished
         print(f"analysis: skipped ({err})")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from scaling.errors import exits_cleanly
+from scaling.records import Record
 from scaling.spec import load_spec
 
 
@@ -22,13 +23,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def summary(record: dict) -> str:
-    last = record["evals"][-1]
-    errors = ", ".join(f"{k} {v:.3f}" for k, v in last["zeroshot_error"].items())
+def summary(record: Record) -> str:
+    last = record.evals[-1]
+    errors = ", ".join(f"{k} {v:.3f}" for k, v in last.zeroshot_error.items())
     return (
-        f"val_loss {last['val_loss']:.4f} | zero-shot error: {errors or 'n/a'} | "
-        f"R@1 i2t {last['retrieval_r1']['i2t']:.3f} | {last['compute_target']:.3g} FLOPs | "
-        f"{record['throughput']['samples_per_s']:.0f} samples/s"
+        f"val_loss {last.val_loss:.4f} | zero-shot error: {errors or 'n/a'} | "
+        f"R@1 i2t {last.retrieval_r1['i2t']:.3f} | {last.compute_target:.3g} FLOPs | "
+        f"{record.throughput['samples_per_s']:.0f} samples/s"
     )
 
 

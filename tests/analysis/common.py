@@ -1,9 +1,12 @@
 """Paths and synthetic tables shared by the analysis tests."""
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from analysis.study import FitOptions, Study
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER_DATA = REPO / "results" / "paper" / "data"
@@ -12,6 +15,18 @@ PAPER_COLUMNS = {"x": "compute_gflops", "y": "imagenet_top1", "y_transform": "er
 # The same table and columns as command-line arguments (without and with the y transform).
 PAPER_XY_ARGS = (str(PAPER_CSV), "--x", PAPER_COLUMNS["x"], "--y", PAPER_COLUMNS["y"])
 PAPER_ARGS = (*PAPER_XY_ARGS, "--y-transform", PAPER_COLUMNS["y_transform"])
+ROLES = ("by", "group", "samples", "model", "size", "marker", "point_size")
+
+
+def study(table: pd.DataFrame, x: str, y: str, **given: Any) -> Study:
+    """`Study.of` with its column roles and fit options given as keywords alike (tests read shorter)."""
+    roles = {k: given.pop(k) for k in ROLES if k in given}
+    return Study.of(table, x, y, options=FitOptions(**given), **roles)
+
+
+def paper_study(table: pd.DataFrame, **given: Any) -> Study:
+    """The paper's points: top-1 accuracy (percent) fitted as an error against GFLOPs × samples."""
+    return study(table, **PAPER_COLUMNS, **given)
 
 
 def two_method_grid(seed: int = 0, noise: float = 0.01, seeds: int = 1) -> pd.DataFrame:

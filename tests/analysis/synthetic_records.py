@@ -1,10 +1,10 @@
 """A small synthetic sweep written as run records (the schema `scaling.run` writes), whose errors follow known
 power laws per method, so tests can check what `figures study` recovers, and notebooks can be run on it.
 
-Layout as a real sweep: `<root>/runs/<run_id>/record.json`, run ids from the real `RunSpec`, an in-sweep
-DRRho reference run (CLIP on another data seed) beside the grid, one failed run. Final errors lie on
-E = a·C^b in the target's training compute C (lognormal noise); mid-run checkpoints lie above the law, as
-cosine checkpoints do. No torch, no training: writing the sweep takes well under a second.
+Layout as a real sweep: `<root>/runs/<run_id>/record.json` written as `scaling.records.Record`, run ids from the
+real `RunSpec`, an in-sweep DRRho reference run (CLIP on another data seed) beside the grid, one failed run.
+Final errors lie on E = a·C^b in the target's training compute C (lognormal noise); mid-run checkpoints lie
+above the law, as cosine checkpoints do. No torch, no training: writing the sweep takes well under a second.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scaling.records import run_dir, write_json_atomic
+from scaling.records import Record, ReferenceInfo, run_dir
 from scaling.spec import ReferenceSpec, RunSpec
 
 # name: (params_total, params_nonembedding, flops_fwd_per_sample, flops_train_per_sample), from
@@ -98,34 +98,34 @@ def _evals(spec: RunSpec, law: tuple[float, float], noise: float, ref_flops: flo
     return out
 
 
-def _record(spec: RunSpec, evals: list[dict], reference: dict | None, status: str = "done") -> dict:
+def _record(spec: RunSpec, evals: list[dict], reference: ReferenceInfo | None, status: str = "done") -> Record:
     params_total, params_nonembedding, fwd, train = MODELS[spec.model]
-    return {
-        "run_id": spec.run_id,
-        "spec": spec.model_dump(mode="json"),
-        "status": status,
-        "error": None if status != "failed" else "RuntimeError: synthetic failure",
-        "model": {
+    return Record(
+        run_id=spec.run_id,
+        spec=spec.model_dump(mode="json"),
+        status=status,
+        error=None if status != "failed" else "RuntimeError: synthetic failure",
+        model={
             "name": spec.model,
             "params_total": params_total,
             "params_nonembedding": params_nonembedding,
             "flops_fwd_per_sample": fwd,
             "flops_train_per_sample": train,
         },
-        "reference": reference,
-        "evals": evals,
-        "env": {"device": "cpu", "git_commit": None},
-        "throughput": {"samples_per_s": 1000.0, "train_wall_s": evals[-1]["wall_s"] if evals else 0.0},
-    }
+        reference=reference,
+        evals=evals,
+        env={"device": "cpu", "git_commit": None},
+        throughput={"samples_per_s": 1000.0, "train_wall_s": evals[-1]["wall_s"] if evals else 0.0},
+    )
 
 
-def _write(root: Path, record: dict) -> None:
-    directory = run_dir(root, record["run_id"])
+def _write(root: Path, record: Record) -> None:
+    directory = run_dir(root, record.run_id)
     directory.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(directory / "record.json", record)
+    record.write(directory)
 
 
-def _reference(root: Path, rng: np.random.Generator) -> tuple[ReferenceSpec, dict]:
+def _reference(root: Path, rng: np.random.Generator) -> tuple[ReferenceSpec, ReferenceInfo]:
     """Train-in-sweep reference: CLIP on another data seed; written as its own run, described for steering."""
     spec = RunSpec(
         model=REFERENCE_MODEL,
@@ -137,16 +137,17 @@ def _reference(root: Path, rng: np.random.Generator) -> tuple[ReferenceSpec, dic
     evals = _evals(spec, LAWS["clip"], float(np.exp(rng.normal(0, 0.01))), 0.0)
     _write(root, _record(spec, evals, None))
     _, _, fwd, _ = MODELS[REFERENCE_MODEL]
-    info = {
-        "name": f"run:{spec.run_id} ({REFERENCE_MODEL})",
-        "arch": REFERENCE_MODEL,
-        "checksum": "0123456789abcdef",
-        "params_total": MODELS[REFERENCE_MODEL][0],
-        "flops_fwd_per_sample": fwd,
-        "mode": "cache",
-        "cache": str(root / "cache" / "0123456789abcdef"),
-        "metrics": {k: evals[-1][k] for k in ("val_loss", "zeroshot_error", "retrieval_r1")},
-    }
+    info = ReferenceInfo(
+        name=f"run:{spec.run_id} ({REFERENCE_MODEL})",
+        run_id=spec.run_id,
+        arch=REFERENCE_MODEL,
+        checksum="0123456789abcdef",
+        params_total=MODELS[REFERENCE_MODEL][0],
+        flops_fwd_per_sample=fwd,
+        mode="cache",
+        cache=str(root / "cache" / "0123456789abcdef"),
+        metrics={k: evals[-1][k] for k in ("val_loss", "zeroshot_error", "retrieval_r1")},
+    )
     return ReferenceSpec(run=spec), info
 
 

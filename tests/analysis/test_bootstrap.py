@@ -8,12 +8,12 @@ from analysis.bootstrap import bootstrap_laws, configurations
 from analysis.data import InputError
 from analysis.laws import get_law
 
-from .common import PAPER_COLUMNS, two_method_grid
+from .common import paper_study, study, two_method_grid
 
 
 @pytest.fixture(scope="module")
 def paper_bootstrap(paper):
-    return bootstrap_laws(paper, by="method", draws=4000, seed=0, **PAPER_COLUMNS)
+    return bootstrap_laws(paper_study(paper, by="method", draws=4000, seed=0))
 
 
 def test_paper_intervals_beside_the_printed_laws(paper_bootstrap):
@@ -44,9 +44,9 @@ def test_every_draw_reselects_and_refits(paper, paper_bootstrap):
 
 
 def test_same_seed_same_draws_and_bands(paper):
-    one = bootstrap_laws(paper, by="method", draws=300, seed=7, **PAPER_COLUMNS).fits["OpenCLIP"]
-    two = bootstrap_laws(paper, by="method", draws=300, seed=7, **PAPER_COLUMNS).fits["OpenCLIP"]
-    other = bootstrap_laws(paper, by="method", draws=300, seed=8, **PAPER_COLUMNS).fits["OpenCLIP"]
+    one = bootstrap_laws(paper_study(paper, by="method", draws=300, seed=7)).fits["OpenCLIP"]
+    two = bootstrap_laws(paper_study(paper, by="method", draws=300, seed=7)).fits["OpenCLIP"]
+    other = bootstrap_laws(paper_study(paper, by="method", draws=300, seed=8)).fits["OpenCLIP"]
     assert one.draws.equals(two.draws) and not one.draws.equals(other.draws)
     lo, hi = one.band(np.array([1e10, 1e11]))
     mid = one.fit.law.predict_x(np.array([1e10, 1e11]))
@@ -55,7 +55,7 @@ def test_same_seed_same_draws_and_bands(paper):
 
 def test_configurations_average_seeds_and_key_on_the_rest():
     df = two_method_grid(seeds=3)
-    units = configurations(df, "compute", "error", by="method")
+    units = configurations(study(df, "compute", "error", by="method"))
     assert units.levels == ["base", "treat"] and len(units.keys) == 12
     assert list(units.keys.columns) == ["arch", "gflops", "samples", "compute"]
     assert units.counts.min() == 3
@@ -65,9 +65,9 @@ def test_configurations_average_seeds_and_key_on_the_rest():
 
 def test_seed_resampling_widens_intervals_and_is_neutral_with_one_seed():
     noisy = two_method_grid(seeds=3, noise=0.03)
-    averaged = bootstrap_laws(noisy, "compute", "error", by="method", draws=1000, frontier="all")
+    averaged = bootstrap_laws(study(noisy, "compute", "error", by="method", draws=1000, frontier="all"))
     resampled = bootstrap_laws(
-        noisy, "compute", "error", by="method", draws=1000, frontier="all", seeds="resample"
+        study(noisy, "compute", "error", by="method", draws=1000, frontier="all", seeds="resample")
     )
 
     def width(bs):
@@ -76,8 +76,8 @@ def test_seed_resampling_widens_intervals_and_is_neutral_with_one_seed():
 
     assert width(resampled) > 1.1 * width(averaged)
     single = two_method_grid(seeds=1, noise=0.03)
-    a = bootstrap_laws(single, "compute", "error", by="method", draws=200)
-    b = bootstrap_laws(single, "compute", "error", by="method", draws=200, seeds="resample")
+    a = bootstrap_laws(study(single, "compute", "error", by="method", draws=200))
+    b = bootstrap_laws(study(single, "compute", "error", by="method", draws=200, seeds="resample"))
     assert a.fits["treat"].draws.equals(b.fits["treat"].draws)
 
 
@@ -87,7 +87,7 @@ def test_robust_law_bootstrap_covers_the_truth():
     c = np.geomspace(1e15, 1e21, 24)
     error = get_law("saturating").predict(truth, c) * np.exp(rng.normal(0, 0.003, c.size))
     df = pd.DataFrame({"compute": c, "error": error})
-    bs = bootstrap_laws(df, "compute", "error", law="saturating", frontier="all", draws=60, seed=1)
+    bs = bootstrap_laws(study(df, "compute", "error", law="saturating", frontier="all", draws=60, seed=1))
     fit = bs.fits[None]
     assert len(fit.valid) >= 55
     lo, hi = fit.interval("E_inf")
@@ -104,9 +104,8 @@ def test_chinchilla_bootstrap_intervals_are_not_collapsed_onto_the_warm_start():
     truth = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
     loss = get_law("chinchilla").predict(truth, n, d) * np.exp(rng.normal(0, 0.003, 60))
     df = pd.DataFrame({"n": n, "d": d, "c": 6 * n * d, "loss": loss})
-    fit = bootstrap_laws(df, "c", "loss", law="chinchilla", n="n", d="d", frontier="all", draws=100).fits[
-        None
-    ]
+    chinchilla = study(df, "c", "loss", law="chinchilla", n="n", d="d", frontier="all", draws=100)
+    fit = bootstrap_laws(chinchilla).fits[None]
     assert fit.fit.params["alpha"] == pytest.approx(0.35, abs=0.03)
     assert len(fit.valid) >= 95
     for name in ("alpha", "beta"):
@@ -118,8 +117,8 @@ def test_chinchilla_bootstrap_intervals_are_not_collapsed_onto_the_warm_start():
 
 def test_bootstrap_input_errors(paper):
     with pytest.raises(InputError, match="seeds mode"):
-        bootstrap_laws(paper, by="method", seeds="jackknife", **PAPER_COLUMNS)
+        paper_study(paper, by="method", seeds="jackknife")
     with pytest.raises(InputError, match="at least 1"):
-        bootstrap_laws(paper, by="method", draws=0, **PAPER_COLUMNS)
+        paper_study(paper, by="method", draws=0)
     with pytest.raises(InputError, match="'lab'"):
-        bootstrap_laws(paper, by="lab", **PAPER_COLUMNS)
+        paper_study(paper, by="lab")

@@ -9,24 +9,17 @@ from analysis.bootstrap import bootstrap_laws
 from analysis.compare import compare_methods, extrapolation_check, main, multiplier
 from analysis.data import InputError
 
-from .common import PAPER_ARGS, PAPER_COLUMNS, two_method_grid
+from .common import PAPER_ARGS, paper_study, study, two_method_grid
 
 TARGETS = (0.35, 0.30, 0.25, 0.20)
 
 
 @pytest.fixture(scope="module")
 def paper_comparison(paper):
-    return compare_methods(
-        paper,
-        by="method",
-        pair_on=["arch", "samples_seen"],
-        targets=TARGETS,
-        samples="samples_seen",
-        group="arch",
-        holdout=1,
-        draws=4000,
-        **PAPER_COLUMNS,
+    paper = paper_study(
+        paper, by="method", samples="samples_seen", group="arch", config=("arch", "samples_seen"), draws=4000
     )
+    return compare_methods(paper, targets=TARGETS, holdout=1)
 
 
 def test_exponent_difference_is_not_resolved_on_the_paper(paper_comparison):
@@ -51,7 +44,7 @@ def test_compute_multiplier_on_the_paper(paper_comparison):
 def test_pairing_narrows_the_multiplier_interval(paper):
     widths = {}
     for paired in (True, False):
-        bs = bootstrap_laws(paper, by="method", paired=paired, draws=4000, **PAPER_COLUMNS)
+        bs = bootstrap_laws(paper_study(paper, by="method", paired=paired, draws=4000))
         row = multiplier(bs, "OpenCLIP", "DRRho-CLIP", [0.30]).iloc[0]
         widths[paired] = row["hi"] - row["lo"]
     assert widths[False] > 1.3 * widths[True]
@@ -85,7 +78,7 @@ def test_data_efficiency_is_reported(paper_comparison):
 def test_known_multiplier_is_recovered_exactly():
     """Treatment = baseline at twice the compute: k(E*) = 2 at every target, equal exponents."""
     df = two_method_grid(noise=0.0)
-    comparison = compare_methods(df, "compute", "error", "method", draws=200, holdout=1, frontier="all")
+    comparison = compare_methods(study(df, "compute", "error", by="method", draws=200, frontier="all"), holdout=1)
     np.testing.assert_allclose(comparison.multiplier["k"], 2.0, rtol=1e-9)
     np.testing.assert_allclose(comparison.curve["k"], 2.0, rtol=1e-9)
     assert comparison.exponent["delta"] == pytest.approx(0.0, abs=1e-12)
@@ -96,7 +89,7 @@ def test_known_multiplier_is_recovered_exactly():
 def test_extrapolation_check_without_methods():
     df = two_method_grid(noise=0.01)
     base = df[df["method"] == "base"]
-    result = extrapolation_check(base, "compute", "error", holdout=2, draws=200)
+    result = extrapolation_check(study(base, "compute", "error", draws=200), holdout=2)
     assert len(result.points) == 2 and set(result.points["level"]) == {None}
 
 
@@ -104,11 +97,11 @@ def test_comparison_errors():
     df = two_method_grid()
     three = df.assign(method=np.where(df["arch"] == "L", "other", df["method"]))
     with pytest.raises(InputError, match="has 3 values"):
-        compare_methods(three, "compute", "error", "method", draws=10)
+        compare_methods(study(three, "compute", "error", by="method", draws=10))
     with pytest.raises(InputError, match="'nope' is not a value"):
-        compare_methods(df, "compute", "error", "method", baseline="nope", draws=10)
+        compare_methods(study(df, "compute", "error", by="method", draws=10), baseline="nope")
     picked = compare_methods(
-        three, "compute", "error", "method", baseline="base", treatment="treat", draws=10, holdout=0
+        study(three, "compute", "error", by="method", draws=10), baseline="base", treatment="treat", holdout=0
     )
     assert picked.treatment == "treat"
 

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from analysis.figures import main, markdown_table
+from analysis.figures import main
+from analysis.report import markdown_table
 
 from .common import PAPER_DATA
 

@@ -10,15 +10,13 @@ import sys
 
 import pandas as pd
 import pytest
+from matplotlib.legend import Legend
 
-from analysis.figures import (
-    choose_levels,
-    config_columns,
-    main,
-    study_markdown,
-    study_verdict,
-    sweep_study,
-)
+from analysis.figures import main
+from analysis.records import choose_levels, config_columns
+from analysis.report import study_markdown, study_verdict
+from analysis.study import FitOptions
+from analysis.sweep_study import sweep_study
 
 from .common import REPO
 from .synthetic_records import LAWS, write_sweep
@@ -103,8 +101,8 @@ def test_reference_runs_are_set_aside_and_reported(cli_run, sweep):
 
 
 def test_final_only_by_default_every_evaluation_on_request(sweep):
-    final = sweep_study(sweep.root, draws=50)
-    every = sweep_study(sweep.root, draws=50, final_only=False)
+    final = sweep_study(sweep.root, options=FitOptions(draws=50))
+    every = sweep_study(sweep.root, options=FitOptions(draws=50), final_only=False)
     points = {row["level"]: row["report"]["points_total"] for row in final.summary["laws"]}
     assert points == {"clip": 12, "drrho": 12}
     assert all(row["report"]["points_total"] == 48 for row in every.summary["laws"])
@@ -113,11 +111,11 @@ def test_final_only_by_default_every_evaluation_on_request(sweep):
 
 
 def test_scaling_plot_markers_are_sized_by_samples_seen(sweep):
-    result = sweep_study(sweep.root, draws=50)
+    result = sweep_study(sweep.root, options=FitOptions(draws=50))
     ax = result.figures["scaling"].axes[0]
     sizes = {round(float(s), 3) for coll in ax.collections for s in coll.get_sizes()}
     assert len(sizes) >= 4  # three sample counts + the fitted-point rings
-    assert ax.get_legend().get_title().get_text() == "samples_seen"
+    assert ax.get_legend().get_title().get_text() == "samples seen"  # the column in words
 
 
 def test_verdict_follows_the_numbers(cli_run):
@@ -136,7 +134,7 @@ def test_verdict_follows_the_numbers(cli_run):
 
 
 def test_compute_target_as_x_reports_compute_as_the_other_convention(sweep):
-    result = sweep_study(sweep.root, x="compute_target", draws=50)
+    result = sweep_study(sweep.root, x="compute_target", options=FitOptions(draws=50))
     assert result.summary["compute_conventions"]["alternative"]["x"] == "compute"
     assert "`compute` (target training + reference forward FLOPs)" in result.markdown
 
@@ -195,3 +193,38 @@ def test_levels_default_to_clip_and_drrho():
     assert choose_levels(three, "method") == ("clip", "drrho")
     assert choose_levels(three, "method", baseline="fastclip") == ("fastclip", "drrho")
     assert choose_levels(pd.DataFrame({"m": ["x", "y"]}), "m") == ("x", "y")
+
+
+def test_a_diverged_run_is_dropped_and_named(tmp_path):
+    """A run whose loss went NaN may still carry a finite zero-shot error (argmax of NaN logits): it is no
+    point of any law, so the study drops it and says which and why."""
+    sweep = write_sweep(tmp_path / "sweep")
+    records = sorted(sweep.root.glob("runs/*/record.json"))
+    diverged = next(p for p in records if json.loads(p.read_text())["spec"]["method"] == "clip")
+    record = json.loads(diverged.read_text())
+    record["evals"][-1]["val_loss"] = float("nan")
+    diverged.write_text(json.dumps(record))
+    result = sweep_study(sweep.root, options=FitOptions(draws=20))
+    run_id = record["run_id"]
+    assert list(result.data.dropped) == [run_id] and run_id not in set(result.data.curves["run_id"])
+    study = result.summary["study"]
+    assert study["runs"]["clip"] == sweep.runs // 2 - 1
+    assert any(f"`{run_id}` (val_loss = nan at step" in note for note in study["notes"])
+    assert "dropped 1 run(s) with a non-finite metric" in result.markdown
+
+
+def test_figures_name_their_axes_in_words_and_order_models_by_size(sweep):
+    figures = sweep_study(sweep.root, x="compute_target", options=FitOptions(draws=50)).figures
+    ax = figures["scaling"].axes[0]
+    assert ax.get_xlabel() == "target training compute (FLOPs)"
+    assert ax.get_ylabel() == "zero-shot error (colour_shape task)"
+    assert ax.get_ylim()[1] <= 1.0  # an error axis stops at 1
+    legends = [c for c in ax.get_children() if isinstance(c, Legend)]  # runs' legend and the sizes' legend
+    texts = [t.get_text() for legend in legends for t in legend.get_texts()]
+    models = [t for t in texts if t.startswith("w")]
+    assert models == ["w32-l1", "w48-l2", "w64-l2", "w96-l3"]  # smallest first (the records list w96 first)
+    curves = figures["learning_curves"].axes[0]
+    assert curves.get_xlabel() == "samples seen" and curves.get_ylim()[1] <= 1.0
+    curve_models = [t.get_text() for t in curves.get_legend().get_texts() if t.get_text().startswith("w")]
+    assert curve_models == models
+    assert figures["multiplier"].axes[0].get_yscale() == "log"

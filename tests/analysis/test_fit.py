@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from analysis.data import InputError
-from analysis.fit import fit_arrays, fit_groups, fit_law, huber_objective, main
+from analysis.estimate import fit_arrays, huber_objective
+from analysis.fit import fit_groups, fit_law, main
 from analysis.laws import get_law
 
-from .common import PAPER_ARGS, PAPER_COLUMNS, PAPER_XY_ARGS, REPO
+from .common import PAPER_ARGS, PAPER_XY_ARGS, REPO, paper_study, study
 
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # published, rounded
 BESIROGLU = {"E": 1.8172, "A": 477.83, "B": 2143.40, "alpha": 0.3473, "beta": 0.3672}  # corrected fit
@@ -114,7 +115,7 @@ def test_huber_gradient_matches_finite_differences():
 
 def test_paper_openclip_law_is_reproduced(paper):
     """Wei et al. print E = 5.77·C^-0.116 for OpenCLIP: running-min frontier + OLS in log-log gives it."""
-    fits = fit_groups(paper, group="method", **PAPER_COLUMNS)
+    fits = fit_groups(paper_study(paper, by="method"))
     clip, drrho = fits["OpenCLIP"], fits["DRRho-CLIP"]
     assert clip.params["a"] == pytest.approx(5.773, abs=0.001)
     assert clip.params["b"] == pytest.approx(-0.1157, abs=1e-4)
@@ -131,22 +132,22 @@ def test_paper_openclip_law_is_reproduced(paper):
 
 def test_frontier_choice_changes_the_exponent(paper):
     clip = paper[paper["method"] == "OpenCLIP"]
-    b = {rule: fit_law(clip, frontier=rule, **PAPER_COLUMNS).params["b"] for rule in ("all", "bins:5")}
+    b = {rule: fit_law(paper_study(clip, frontier=rule)).params["b"] for rule in ("all", "bins:5")}
     assert b["all"] == pytest.approx(-0.108, abs=0.001)  # scaling notes: plain OLS on all points
     assert b["bins:5"] != pytest.approx(-0.1157, abs=0.001)
 
 
 def test_bad_inputs_raise_input_errors(paper):
     with pytest.raises(InputError, match="'compute'"):
-        fit_law(paper, "compute", "imagenet_top1")
+        study(paper, "compute", "imagenet_top1")
     with pytest.raises(InputError, match="'method' must be positive"):
-        fit_law(paper, "compute_gflops", "method")
+        study(paper, "compute_gflops", "method")
     with pytest.raises(InputError, match="too few"):
-        fit_law(paper, "compute_gflops", "imagenet_top1")  # accuracy, not error: one frontier point
+        fit_law(study(paper, "compute_gflops", "imagenet_top1"))  # accuracy, not error: one frontier point
     with pytest.raises(InputError, match="--n and --d"):
-        fit_law(paper, "compute_gflops", "imagenet_top1", law="chinchilla")
+        study(paper, "compute_gflops", "imagenet_top1", law="chinchilla")
     with pytest.raises(InputError, match="must be positive"):
-        fit_law(paper.assign(c=0.0), "c", "imagenet_top1")
+        study(paper.assign(c=0.0), "c", "imagenet_top1")
 
 
 def run_cli(capsys, *args):
@@ -211,4 +212,4 @@ def test_module_entry_point_runs():
 
 def test_fit_groups_keeps_first_appearance_order():
     df = pd.DataFrame({"g": ["z", "z", "a", "a"], "x": [1.0, 2.0, 1.0, 2.0], "y": [2.0, 1.0, 3.0, 1.5]})
-    assert list(fit_groups(df, "x", "y", group="g")) == ["z", "a"]
+    assert list(fit_groups(study(df, "x", "y", by="g"))) == ["z", "a"]

@@ -27,9 +27,7 @@ def test_batch_matches_scipy_on_rosenbrock():
     np.testing.assert_allclose(result.x[:, 0], shift, atol=1e-4)
     np.testing.assert_allclose(result.x[:, 1], shift**2, atol=1e-3)
     for i, start in enumerate(starts):
-        ref = minimize(
-            lambda t, i=i: rosenbrock(shift)(t[None], np.array([i]))[0][0], start, method="L-BFGS-B"
-        )
+        ref = minimize(lambda t, i=i: rosenbrock(shift)(t[None], np.array([i]))[0][0], start, method="L-BFGS-B")
         assert result.fun[i] <= ref.fun + 1e-8
 
 

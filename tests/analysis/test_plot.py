@@ -1,8 +1,8 @@
-"""`python -m analysis.plot`: one figure from any CSV, PNG + PDF, errors with status 2."""
+"""`python -m analysis.plot_csv`: one figure from any CSV, PNG + PDF, errors with status 2."""
 
 import pytest
 
-from analysis.plot import main
+from analysis.plot_csv import main
 
 from .common import PAPER_ARGS
 

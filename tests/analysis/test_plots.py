@@ -7,14 +7,14 @@ import pytest
 from analysis import plots
 from analysis.compare import compare_methods
 from analysis.data import prepare
-from analysis.figures import PRINTED_LAWS
+from analysis.paper import PRINTED_LAWS
 
-from .common import PAPER_COLUMNS
+from .common import PAPER_COLUMNS, paper_study
 
 
 @pytest.fixture(scope="module")
 def comparison(paper):
-    return compare_methods(paper, by="method", draws=300, holdout=1, targets=[0.35, 0.30], **PAPER_COLUMNS)
+    return compare_methods(paper_study(paper, by="method", draws=300), holdout=1, targets=[0.35, 0.30])
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +49,10 @@ def test_scaling_plot_legend_and_files(tmp_path, errors, comparison):
 def test_other_figures_render(tmp_path, errors, comparison):
     bs = comparison.bootstrap
     figures = {
-        "residuals": plots.residual_plot(
-            errors, "compute_gflops", "imagenet_top1", fits=bs.fits, by="method"
-        ),
+        "residuals": plots.residual_plot(errors, "compute_gflops", "imagenet_top1", fits=bs.fits, by="method"),
         "multiplier": plots.multiplier_plot(comparison.curve, comparison.multiplier),
         "bootstrap": plots.bootstrap_plot(bs, "OpenCLIP", "DRRho-CLIP", [0.35, 0.30]),
-        "learning": plots.learning_curves_plot(
-            errors, "samples_seen", "imagenet_top1", model="arch", by="method"
-        ),
+        "learning": plots.learning_curves_plot(errors, "samples_seen", "imagenet_top1", model="arch", by="method"),
         "isoflop": plots.isoflop_plot(
             plots.isoflop_points(
                 errors, "compute_gflops", "imagenet_top1", size="gflops_per_sample", model="arch", by="method"

@@ -45,9 +45,7 @@ def test_pareto_bin_keeps_one_run_per_bin_then_the_running_minimum():
 def test_paper_frontier_is_the_published_one(paper):
     """The running-min frontier of the OpenCLIP runs (scaling-law notes, Wei et al. figure)."""
     clip = paper[paper["method"] == "OpenCLIP"].reset_index(drop=True)
-    chosen = get_rule("running-min").select(
-        clip["compute_gflops"].to_numpy(), 1 - clip["imagenet_top1"] / 100
-    )
+    chosen = get_rule("running-min").select(clip["compute_gflops"].to_numpy(), 1 - clip["imagenet_top1"] / 100)
     picked = {(clip["arch"][i], clip["samples_seen"][i] / 1e9) for i in chosen.index}
     assert picked == {
         ("ViT-B-32", 0.64),

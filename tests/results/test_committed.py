@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from analysis.figures import paper_figures
+from analysis.paper import paper_figures
 from scaling.grid import load_grid
 from scaling.plan import build_tasks
 from scaling.sweep import analyse

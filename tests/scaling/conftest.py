@@ -41,7 +41,7 @@ def metrics(out: Path) -> dict[str, list[dict]]:
     found = {}
     for path in find_records(out / "runs"):
         record = read_record(path)
-        found[record["run_id"]] = [{k: v for k, v in e.items() if k != "wall_s"} for e in record["evals"]]
+        found[record.run_id] = [e.model_dump(exclude={"wall_s"}) for e in record.evals]
     return found
 
 

@@ -31,8 +31,11 @@ def _rank0_error(stderr: str) -> str:
 
 
 def _train(config, out, nproc: int) -> None:
-    launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-                f"--master_port={_free_port()}"] if nproc > 1 else [sys.executable]
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={_free_port()}"]
+        if nproc > 1
+        else [sys.executable]
+    )
     cmd = [*launcher, "-m", "scaling.train", str(config), "--out", str(out), "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -42,8 +45,14 @@ def _train(config, out, nproc: int) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["clip", "fastclip", "drrho"])
 def test_two_processes_match_one(tmp_path, method):
-    spec = {"method": method, "model": "w32-l1", "samples_seen": 32 * 12, "batch_size": 32, "data": DATA,
-            "eval": {"points": 2}}
+    spec = {
+        "method": method,
+        "model": "w32-l1",
+        "samples_seen": 32 * 12,
+        "batch_size": 32,
+        "data": DATA,
+        "eval": {"points": 2},
+    }
     if method == "drrho":
         spec["reference"] = {"run": REF, "mode": "cache"}
         spec["loss"] = {"gamma": 0.5, "gamma_decay_epochs": 1}
@@ -61,10 +70,10 @@ def test_two_processes_match_one(tmp_path, method):
         _train(config, out, n)
 
     one, two = (records.read_record(records.run_dir(outs[n], spec.run_id)) for n in (1, 2))
-    assert two["env"]["world_size"] == 2
-    for a, b in zip(one["evals"], two["evals"], strict=True):
-        assert b["val_loss"] == pytest.approx(a["val_loss"], abs=1e-4)
-        assert b["logit_scale"] == pytest.approx(a["logit_scale"], rel=1e-5)
+    assert two.env["world_size"] == 2
+    for a, b in zip(one.evals, two.evals, strict=True):
+        assert b.val_loss == pytest.approx(a.val_loss, abs=1e-4)
+        assert b.logit_scale == pytest.approx(a.logit_scale, rel=1e-5)
     w1, w2 = (torch.load(records.run_dir(outs[n], spec.run_id) / "model.pt", weights_only=True) for n in (1, 2))
     for key in w1:
         assert torch.allclose(_without_key_bias(key, w1[key]), _without_key_bias(key, w2[key]), atol=1e-5), key

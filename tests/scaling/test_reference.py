@@ -75,14 +75,15 @@ def test_a_steered_run_records_both_computes_and_the_references_metrics(sweep_di
     spec = parse_spec(steered(mode))
     record = run(spec, sweep_dir, progress=False)
     ref_record = records.read_record(records.run_dir(sweep_dir, spec.reference.run.run_id))
-    assert record["reference"]["metrics"]["zeroshot_error"] == ref_record["evals"][-1]["zeroshot_error"]
-    flops_ref = record["reference"]["flops_fwd_per_sample"]
-    first, last = record["evals"]
-    assert last["compute_target"] == pytest.approx(last["samples_seen"] * record["model"]["flops_train_per_sample"])
+    assert record.reference.metrics["zeroshot_error"] == ref_record.evals[-1].zeroshot_error
+    assert record.reference.run_id == ref_record.run_id  # a field: nothing parses the display name
+    flops_ref = record.reference.flops_fwd_per_sample
+    first, last = record.evals
+    assert last.compute_target == pytest.approx(last.samples_seen * record.model["flops_train_per_sample"])
     if mode == "cache":  # paid once per unique sample
-        assert first["compute_reference"] == last["compute_reference"] == pytest.approx(256 * flops_ref)
+        assert first.compute_reference == last.compute_reference == pytest.approx(256 * flops_ref)
     else:  # paid per sample seen
-        assert last["compute_reference"] == pytest.approx(last["samples_seen"] * flops_ref)
+        assert last.compute_reference == pytest.approx(last.samples_seen * flops_ref)
 
 
 def test_an_unfinished_reference_run_is_a_clear_error(tmp_path):
@@ -95,7 +96,8 @@ def test_a_state_dict_checkpoint_can_steer(sweep_dir, tmp_path):
     weights = records.run_dir(sweep_dir, parse_spec(REF).run_id) / "model.pt"
     ref = ReferenceSpec(checkpoint=str(weights), model="w32-l1", mode="online")
     loaded = load_reference(ref, tmp_path, DataSpec(**DATA))
-    assert set(loaded.info()["metrics"]) == {"val_loss", "zeroshot_error", "retrieval_r1"}
+    assert set(loaded.info().metrics) == {"val_loss", "zeroshot_error", "retrieval_r1"}
+    assert loaded.info().run_id is None  # a checkpoint file is no run of the sweep
 
 
 @pytest.mark.parametrize(
@@ -144,7 +146,7 @@ def test_open_clip_pretrained_loading_with_its_own_vocabulary(tmp_path):
 
     ref = ReferenceSpec(pretrained=str(weights), model="bpe-w32-l1", mode="online")
     loaded = load_reference(ref, tmp_path, DataSpec(**DATA))
-    assert set(loaded.info()["metrics"]["zeroshot_error"]) == {"shape", "colour", "position", "colour_shape"}
+    assert set(loaded.info().metrics["zeroshot_error"]) == {"shape", "colour", "position", "colour_shape"}
     batch = loaded.source.batch(np.arange(4))
     img, txt = loaded.features(batch)
     assert img.shape == txt.shape == (4, 32)
@@ -184,8 +186,8 @@ def test_a_damaged_cache_shard_is_embedded_again_and_the_run_is_right(sweep_dir,
     log = capsys.readouterr().err
     assert message in log and str(shard.parent) in log  # names the file
     assert shard.read_bytes() == intact
-    assert [{k: v for k, v in e.items() if k != "wall_s"} for e in damaged["evals"]] == [
-        {k: v for k, v in e.items() if k != "wall_s"} for e in clean["evals"]
+    assert [e.model_dump(exclude={"wall_s"}) for e in damaged.evals] == [
+        e.model_dump(exclude={"wall_s"}) for e in clean.evals
     ]
 
 
@@ -207,7 +209,7 @@ def test_a_reference_run_whose_weights_were_altered_is_refused(sweep_dir, tmp_pa
     source = records.run_dir(sweep_dir, spec.reference.run.run_id)
     copy = records.run_dir(tmp_path, spec.reference.run.run_id)
     shutil.copytree(source, copy)
-    assert records.read_record(copy)["weights"]["file"] == "model.pt"
+    assert records.read_record(copy).weights["file"] == "model.pt"
     _flip_middle_byte(copy / "model.pt")
     with pytest.raises(ConfigError, match=f"reference: {copy / 'model.pt'} is corrupt"):
         load_reference(spec.reference, tmp_path, spec.data)

@@ -42,7 +42,7 @@ def test_evaluations_are_log_spaced_and_end_at_the_last_step():
 def test_a_run_writes_a_complete_record_and_a_tidy_table(tmp_path):
     spec = parse_spec(TINY)
     record = run(spec, tmp_path, progress=False)
-    assert record["status"] == "done" and record["run_id"] == spec.run_id
+    assert record.status == "done" and record.run_id == spec.run_id
     saved = json.loads((tmp_path / "runs" / spec.run_id / "record.json").read_text())
     assert saved["spec"] == spec.model_dump(mode="json")
     assert {"params_total", "params_nonembedding", "flops_fwd_per_sample", "flops_train_per_sample"} <= set(
@@ -72,15 +72,16 @@ def test_a_run_writes_a_complete_record_and_a_tidy_table(tmp_path):
     ]:
         assert column in table.columns
     assert table["final"].sum() == 1
-    assert run(spec, tmp_path, progress=False)["evals"] == saved["evals"]  # a done run is not trained again
+    again = run(spec, tmp_path, progress=False)  # a done run is not trained again
+    assert again.model_dump()["evals"] == saved["evals"] and saved["schema_version"] == records.SCHEMA_VERSION
 
 
 def test_training_learns_colour_within_a_hundred_steps(tmp_path):
     data = {"pool_size": 4000, "eval_size": 256}
     spec = parse_spec({**TINY, "samples_seen": 64 * 120, "batch_size": 64, "data": data})
-    first, *_, last = run(spec, tmp_path, progress=False)["evals"]
-    assert last["val_loss"] < first["val_loss"] - 0.5
-    assert last["zeroshot_error"]["colour"] < 0.5 < first["zeroshot_error"]["colour"]  # chance is 7/8
+    first, *_, last = run(spec, tmp_path, progress=False).evals
+    assert last.val_loss < first.val_loss - 0.5
+    assert last.zeroshot_error["colour"] < 0.5 < first.zeroshot_error["colour"]  # chance is 7/8
 
 
 def _start(config: Path, out: Path) -> subprocess.Popen:
@@ -140,8 +141,8 @@ def test_sigkill_at_any_moment_resumes_to_the_same_result(tmp_path, method):
     assert _start(config, killed).wait(timeout=300) == 0
 
     def metrics(root: Path) -> list[dict]:
-        evals = records.read_record(root / "runs" / spec.run_id)["evals"]
-        return [{k: v for k, v in e.items() if k != "wall_s"} for e in evals]
+        evals = records.read_record(root / "runs" / spec.run_id).evals
+        return [e.model_dump(exclude={"wall_s"}) for e in evals]
 
     assert metrics(killed) == metrics(reference)  # bitwise: floats compared exactly
     a = torch.load(reference / "runs" / spec.run_id / "model.pt", weights_only=True)
@@ -156,8 +157,8 @@ def test_a_diverging_run_ends_failed_with_its_step_and_reason(tmp_path, lr):
     with pytest.raises(Diverged, match=r"training diverged at step \d+ of 24: the (training|validation) loss is nan"):
         run(spec, tmp_path, progress=False)
     record = records.read_record(records.run_dir(tmp_path, spec.run_id))
-    assert record["status"] == "failed" and record["error"].startswith("Diverged: training diverged at step")
-    assert all(np.isfinite(e["val_loss"]) for e in record["evals"])  # no NaN ever recorded
+    assert record.status == "failed" and record.error.startswith("Diverged: training diverged at step")
+    assert all(np.isfinite(e.val_loss) for e in record.evals)  # no NaN ever recorded
     assert records.load(tmp_path, status="done").empty
 
 
@@ -189,10 +190,7 @@ def flip_byte(path: Path, where: float) -> None:
 
 
 def evals_of(out: Path, spec) -> list[dict]:
-    return [
-        {k: v for k, v in e.items() if k != "wall_s"}
-        for e in records.read_record(records.run_dir(out, spec.run_id))["evals"]
-    ]
+    return [e.model_dump(exclude={"wall_s"}) for e in records.read_record(records.run_dir(out, spec.run_id)).evals]
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +221,7 @@ def test_a_corrupt_checkpoint_is_detected_and_the_run_resumes_from_the_last_good
         flip_byte(directory / name, where)
     capsys.readouterr()
 
-    assert run(spec, out, progress=False)["status"] == "done"
+    assert run(spec, out, progress=False).status == "done"
     log = capsys.readouterr().err.splitlines()
     assert log[0].startswith(f"corrupt checkpoint {directory / 'checkpoint.pt'}: ")
     assert log[-1] == (
@@ -255,7 +253,7 @@ def test_a_run_started_by_scaling_train_never_stays_running_after_it_died(tmp_pa
         assert proc.stderr.read().decode().strip().splitlines() == [
             f"run {spec.run_id} failed: interrupted (SIGTERM); record: {path}"
         ]
-        assert record["status"] == "failed" and record["error"].startswith("interrupted (SIGTERM) at step ")
+        assert record.status == "failed" and record.error.startswith("interrupted (SIGTERM) at step ")
     else:
-        assert record["status"] == "running" and record["owner"]["pid"] == proc.pid
+        assert record.status == "running" and record.owner["pid"] == proc.pid
         assert records.owner_died(record)

@@ -117,7 +117,7 @@ executor: {{kind: slurm, partition: debug, timeout_min: 5, mem_gb: 2, checkpoint
 
     torch.set_num_threads(1)  # as the SLURM job ran (cpus_per_task=1)
     alone = run(task.spec, tmp_path / "uninterrupted", progress=False)
-    strip = [{k: v for k, v in e.items() if k != "wall_s"} for e in alone["evals"]]
+    strip = [e.model_dump(exclude={"wall_s"}) for e in alone.evals]
     assert metrics(out)[task.id] == strip
 
 

@@ -11,7 +11,8 @@ import pytest
 from scaling import records
 from scaling.executors import JobInfo
 from scaling.grid import load_grid
-from scaling.plan import SweepFile, build_tasks
+from scaling.plan import SweepFile, Task, build_tasks
+from scaling.records import Record
 from scaling.status import progress, task_status
 
 from .conftest import SMOKE, cli, csv_grid, write_csv_pool
@@ -45,13 +46,19 @@ def test_scheduler_states_map_to_task_states(sweep: SweepFile, info: JobInfo | N
     assert (status.state, status.detail) == (state, detail)
 
 
+def write_record(directory: Path, task: Task, **fields) -> None:
+    """A record of `task` as its run would write it, with the given fields."""
+    directory.mkdir(parents=True, exist_ok=True)
+    Record(run_id=task.id, spec=task.spec.model_dump(mode="json"), **fields).write(directory)
+
+
 def test_records_win_over_the_scheduler(sweep: SweepFile):
     task = sweep.tasks[-1]
     directory = sweep.out / "runs" / task.id
     directory.mkdir(parents=True)
-    (directory / "record.json").write_text(json.dumps({"status": "failed", "error": "ValueError: boom"}))
+    write_record(directory, task, status="failed", error="ValueError: boom")
     assert task_status(sweep, task, JobInfo("FAILED", False)).detail == "ValueError: boom"
-    (directory / "record.json").write_text(json.dumps({"status": "done"}))
+    write_record(directory, task, status="done")
     assert task_status(sweep, task, JobInfo("FAILED", False)).state == "done"
 
 
@@ -62,9 +69,7 @@ def test_a_deleted_cache_is_done_once_every_run_it_steers_is_done(sweep: SweepFi
     ended = JobInfo("COMPLETED", False)
     assert task_status(sweep, cache, ended).state == "failed"  # no cache files, runs still to do
     for task in steered:
-        directory = sweep.out / "runs" / task.id
-        directory.mkdir(parents=True)
-        (directory / "record.json").write_text(json.dumps({"status": "done"}))
+        write_record(sweep.out / "runs" / task.id, task, status="done")
     status = task_status(sweep, cache, ended)
     assert (status.state, status.detail) == ("done", "files removed; every run it steers is done")
 
@@ -74,7 +79,8 @@ def test_progress_comes_from_the_heartbeat_else_the_last_evaluation(sweep: Sweep
     directory = sweep.out / "runs" / task.id
     directory.mkdir(parents=True)
     assert progress(sweep.out, task) == ""
-    (directory / "record.json").write_text(json.dumps({"evals": [{"step": 3}]}))
+    evaluation = {"step": 3, "samples_seen": 3 * task.spec.batch_size, "compute_target": 1.0, "compute_reference": 0.0}
+    write_record(directory, task, status="running", evals=[evaluation])
     assert progress(sweep.out, task) == f"3/{task.spec.steps}"
     (directory / "progress.json").write_text(json.dumps({"step": 7, "steps": 32}))
     assert progress(sweep.out, task) == "7/32"

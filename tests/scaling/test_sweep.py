@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from scaling.executors import local_slots, resolve_kind, slurm_available
-from scaling.grid import Executor, load_grid
+from scaling.grid import load_grid
 from scaling.plan import SweepFile, build_tasks
 from scaling.records import load, read_record, run_dir
+from scaling.runtime import Executor
 from scaling.sweep import analyse
 
 from .conftest import SMOKE, cli, job_ids
@@ -40,10 +41,10 @@ def test_local_sweep_runs_the_dag_for_both_methods(local_smoke: Path):
         if task.spec is None:
             continue
         record = read_record(run_dir(local_smoke, task.id))
-        assert record["status"] == "done" and len(record["evals"]) == 2
+        assert record.status == "done" and len(record.evals) == 2
         if task.spec.method == "drrho":
-            assert record["reference"]["mode"] == "cache"
-            assert record["reference"]["name"].startswith(f"run:{task.spec.reference.run.run_id}")
+            assert record.reference.mode == "cache"
+            assert record.reference.run_id == task.spec.reference.run.run_id
     frame = load(local_smoke, status="done")
     assert set(frame["method"]) == {"clip", "drrho"} and set(frame["model"]) == {"w32-l1", "w48-l2"}
 
@@ -64,7 +65,7 @@ def test_debug_executor_runs_in_process(tmp_path: Path):
     assert main([str(SMOKE), *overrides]) == 0
     (task_id,) = job_ids(out)
     assert job_ids(out)[task_id][0].startswith("DEBUG_")
-    assert read_record(run_dir(out, task_id))["status"] == "done"
+    assert read_record(run_dir(out, task_id)).status == "done"
 
 
 def test_auto_never_picks_slurm_just_because_srun_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -132,7 +133,7 @@ def test_a_truncated_record_is_named_and_its_run_redone(local_smoke: Path, tmp_p
 
     again = cli("scaling.sweep", SMOKE, f"out={out}", "--executor", "local")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert read_record(path)["status"] == "done"
+    assert read_record(path).status == "done"
     assert "done 6, failed 0" in cli("scaling.status", out).stdout
 
 
@@ -233,4 +234,4 @@ def test_one_orchestrator_per_out_dir_and_a_killed_one_is_adopted(tmp_path: Path
     assert "1 task(s) already queued or running" in adopted.stdout
     assert "nothing to run, waiting for the task(s) in flight" in adopted.stdout
     assert "analysis: skipped" in adopted.stdout  # it ran the analysis (one run is too few to fit)
-    assert read_record(run_dir(out, task_id))["status"] == "done" and job_ids(out)[task_id] == [job]
+    assert read_record(run_dir(out, task_id)).status == "done" and job_ids(out)[task_id] == [job]

@@ -47,7 +47,5 @@ def test_real_eval_set_is_the_first_eval_size_samples(shards):
     spec = DataSpec(source="webdataset", path=shards, pool_size=None, eval_path=shards, eval_size=4)
     batch = eval_batch(spec)
     assert batch.images.shape == (4, 3, 32, 32) and batch.labels is None
-    with pytest.raises(
-        ConfigError, match=r"data\.eval_size: 7 samples requested but data\.eval_path has only 6"
-    ):
+    with pytest.raises(ConfigError, match=r"data\.eval_size: 7 samples requested but data\.eval_path has only 6"):
         eval_batch(spec.model_copy(update={"eval_size": 7}))

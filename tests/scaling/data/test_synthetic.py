@@ -51,13 +51,10 @@ def test_a_sample_is_the_same_alone_in_any_batch_and_any_order():
 
 def test_a_sample_is_the_same_in_a_fresh_process():
     script = (
-        "from tests.scaling.data.test_synthetic import PROBE, fingerprint, source; "
-        "print(fingerprint(source(), PROBE))"
+        "from tests.scaling.data.test_synthetic import PROBE, fingerprint, source; print(fingerprint(source(), PROBE))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == fingerprint(source(), PROBE)
 
 

@@ -64,9 +64,7 @@ class SlowGlobalContrastive:
         """diff_ij = [(s_ij − s_ii) − (s^ref_ij − s^ref_ii)] / τ; no reference term for FastCLIP."""
         margin = dot(anchors[i], others[j]) - dot(anchors[i], others[i])
         if ref_anchors is not None:
-            margin = (
-                margin - (dot(ref_anchors[i], ref_others[j]) - dot(ref_anchors[i], ref_others[i])).detach()
-            )
+            margin = margin - (dot(ref_anchors[i], ref_others[j]) - dot(ref_anchors[i], ref_others[i])).detach()
         return margin / tau
 
     def new_u(self, old: float | None, g: float, gamma: float) -> float:

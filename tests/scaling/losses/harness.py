@@ -35,9 +35,7 @@ class Step:
 
 def unit_rows(generator: torch.Generator, rows: int, dim: int) -> Tensor:
     """Random L2-normalised float64 rows."""
-    return torch.nn.functional.normalize(
-        torch.randn(rows, dim, generator=generator, dtype=torch.float64), dim=1
-    )
+    return torch.nn.functional.normalize(torch.randn(rows, dim, generator=generator, dtype=torch.float64), dim=1)
 
 
 def make_steps(
@@ -67,9 +65,7 @@ def make_steps(
     return steps
 
 
-def run_steps(
-    loss: ContrastiveLoss, steps: list[Step], rank: int = 0, world_size: int = 1
-) -> dict[str, list]:
+def run_steps(loss: ContrastiveLoss, steps: list[Step], rank: int = 0, world_size: int = 1) -> dict[str, list]:
     """Feed this rank's shard of every step to ``loss``; record loss values and gradients (and u tables)."""
     record: dict[str, list] = {"loss": [], "image_grad": [], "text_grad": [], "scale_grad": []}
     for step in steps:
@@ -82,9 +78,7 @@ def run_steps(
         value.backward()
         for key, tensor in zip(record, (value, image.grad, text.grad, scale.grad), strict=True):
             record[key].append(tensor.detach().clone())
-    record["tables"] = [
-        buffer.clone() for name, buffer in loss.named_buffers() if name.startswith("estimator.")
-    ]
+    record["tables"] = [buffer.clone() for name, buffer in loss.named_buffers() if name.startswith("estimator.")]
     return record
 
 
@@ -94,9 +88,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _rank_main(
-    rank: int, port: int, out_dir: str, method: str, params: LossSpec, data_size: int, steps
-) -> None:
+def _rank_main(rank: int, port: int, out_dir: str, method: str, params: LossSpec, data_size: int, steps) -> None:
     """Entry point of one spawned rank: join the gloo group, run the steps, save what it saw."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
@@ -108,20 +100,14 @@ def _rank_main(
         dist.destroy_process_group()
 
 
-def run_on_two_ranks(
-    method: str, params: LossSpec, data_size: int, steps: list[Step]
-) -> list[dict[str, list]]:
+def run_on_two_ranks(method: str, params: LossSpec, data_size: int, steps: list[Step]) -> list[dict[str, list]]:
     """What each of two gloo ranks records for the same global steps (each gets half of every batch)."""
     with tempfile.TemporaryDirectory() as out_dir:
-        mp.spawn(
-            _rank_main, args=(_free_port(), out_dir, method, params, data_size, steps), nprocs=WORLD_SIZE
-        )
+        mp.spawn(_rank_main, args=(_free_port(), out_dir, method, params, data_size, steps), nprocs=WORLD_SIZE)
         return [torch.load(Path(out_dir) / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
 
 
-def assert_two_ranks_match_single_process(
-    method: str, params: LossSpec, data_size: int, steps: list[Step]
-) -> None:
+def assert_two_ranks_match_single_process(method: str, params: LossSpec, data_size: int, steps: list[Step]) -> None:
     """Rank losses average, and rank gradients sum ÷ world size, to the single-process values.
 
     Each rank's local feature gradient already holds every rank's contribution (the all-gather's backward
@@ -137,13 +123,9 @@ def assert_two_ranks_match_single_process(
         for key in ("image_grad", "text_grad"):
             gathered = torch.cat([r[key][step] for r in ranks]) / WORLD_SIZE
             torch.testing.assert_close(gathered, single[key][step])
-        torch.testing.assert_close(
-            sum(r["scale_grad"][step] for r in ranks) / WORLD_SIZE, single["scale_grad"][step]
-        )
+        torch.testing.assert_close(sum(r["scale_grad"][step] for r in ranks) / WORLD_SIZE, single["scale_grad"][step])
     for rank in ranks:
         assert len(rank["tables"]) == len(single["tables"])
-        for table, other_rank, expected in zip(
-            rank["tables"], ranks[0]["tables"], single["tables"], strict=True
-        ):
+        for table, other_rank, expected in zip(rank["tables"], ranks[0]["tables"], single["tables"], strict=True):
             assert torch.equal(table, other_rank)
             torch.testing.assert_close(table, expected)

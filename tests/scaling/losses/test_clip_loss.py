@@ -23,9 +23,7 @@ def test_value_and_gradients_match_the_cross_entropy_formula() -> None:
         value = loss(*leaves, step.index, step.epoch)
         expected = clip_loss(*leaves)
         torch.testing.assert_close(value, expected)
-        for got, want in zip(
-            torch.autograd.grad(value, leaves), torch.autograd.grad(expected, leaves), strict=True
-        ):
+        for got, want in zip(torch.autograd.grad(value, leaves), torch.autograd.grad(expected, leaves), strict=True):
             torch.testing.assert_close(got, want)
 
 

@@ -39,17 +39,13 @@ def test_value_gradients_and_tables_match_the_formulas_over_steps_with_memory() 
         value = loss(*ours, step.index, step.epoch, step.ref_image, step.ref_text)
         expected = slow.step(*theirs, step.index, gamma, step.ref_image, step.ref_text)
         torch.testing.assert_close(value, expected, rtol=1e-10, atol=1e-12)
-        for got, want in zip(
-            torch.autograd.grad(value, ours), torch.autograd.grad(expected, theirs), strict=True
-        ):
+        for got, want in zip(torch.autograd.grad(value, ours), torch.autograd.grad(expected, theirs), strict=True):
             torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
         for table, slow_table in (
             (loss.estimator.u_image, slow.u_image),
             (loss.estimator.u_text, slow.u_text),
         ):
-            expected_table = torch.tensor(
-                [slow_table.get(k, 0.0) for k in range(DATA_SIZE)], dtype=torch.float64
-            )
+            expected_table = torch.tensor([slow_table.get(k, 0.0) for k in range(DATA_SIZE)], dtype=torch.float64)
             torch.testing.assert_close(table, expected_table, rtol=1e-12, atol=1e-12)
 
 
@@ -70,9 +66,7 @@ def test_a_reference_equal_to_the_target_cancels_every_difference() -> None:
         tau = 1 / step.logit_scale
         log_u = math.log(PARAMS.eps + (n - 1) / n)
         torch.testing.assert_close(value.item(), PARAMS.rho * tau + tau * log_u, rtol=1e-13, atol=0)
-        torch.testing.assert_close(
-            loss.estimator.u_image[step.index], torch.full((n,), log_u, dtype=torch.float64)
-        )
+        torch.testing.assert_close(loss.estimator.u_image[step.index], torch.full((n,), log_u, dtype=torch.float64))
         c = 1 / ((n - 1) * (PARAMS.eps + (n - 1) / n))
         uniform = (
             c
@@ -85,9 +79,7 @@ def test_a_reference_equal_to_the_target_cancels_every_difference() -> None:
             / n
         )
         grad_image, grad_text, grad_scale = torch.autograd.grad(value, [image, text, scale])
-        for got, want in zip(
-            (grad_image, grad_text), torch.autograd.grad(uniform, [image, text]), strict=True
-        ):
+        for got, want in zip((grad_image, grad_text), torch.autograd.grad(uniform, [image, text]), strict=True):
             torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
         # τ = 1/scale, so ∂loss/∂scale = −τ²·(ρ + log(ε + (n − 1)/n)).
         torch.testing.assert_close(grad_scale.item(), -(tau**2) * (PARAMS.rho + log_u), rtol=1e-12, atol=0)
@@ -100,9 +92,7 @@ def test_default_recipe_in_float32_matches_float64_with_memory() -> None:
     generator = torch.Generator().manual_seed(7)
     for epoch in range(4):
         index = torch.randperm(96, generator=generator)[:64]
-        features = [unit_rows(generator, 64, 16) for _ in range(2)] + [
-            unit_rows(generator, 64, 8) for _ in range(2)
-        ]
+        features = [unit_rows(generator, 64, 16) for _ in range(2)] + [unit_rows(generator, 64, 8) for _ in range(2)]
         results = []
         for loss, dtype in ((single, torch.float32), (double, torch.float64)):
             image, text, ref_image, ref_text = (f.to(dtype) for f in features)

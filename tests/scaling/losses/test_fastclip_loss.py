@@ -40,17 +40,13 @@ def test_value_gradients_and_tables_match_the_formulas_over_steps_with_memory() 
         value = loss(*ours, step.index, step.epoch)
         expected = slow.step(*theirs, step.index, gamma)
         torch.testing.assert_close(value, expected, rtol=1e-10, atol=1e-12)
-        for got, want in zip(
-            torch.autograd.grad(value, ours), torch.autograd.grad(expected, theirs), strict=True
-        ):
+        for got, want in zip(torch.autograd.grad(value, ours), torch.autograd.grad(expected, theirs), strict=True):
             torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
         for table, slow_table in (
             (loss.estimator.u_image, slow.u_image),
             (loss.estimator.u_text, slow.u_text),
         ):
-            expected_table = torch.tensor(
-                [slow_table.get(k, 0.0) for k in range(DATA_SIZE)], dtype=torch.float64
-            )
+            expected_table = torch.tensor([slow_table.get(k, 0.0) for k in range(DATA_SIZE)], dtype=torch.float64)
             torch.testing.assert_close(table, expected_table, rtol=1e-12, atol=1e-12)
 
 
@@ -66,9 +62,7 @@ def test_gamma_one_is_the_plain_mini_batch_estimate() -> None:
         fresh = SlowGlobalContrastive(eps=params.eps, rho=params.rho)
         expected = fresh.step(*theirs, step.index, gamma=1.0)
         torch.testing.assert_close(value, expected, rtol=1e-10, atol=1e-12)
-        for got, want in zip(
-            torch.autograd.grad(value, ours), torch.autograd.grad(expected, theirs), strict=True
-        ):
+        for got, want in zip(torch.autograd.grad(value, ours), torch.autograd.grad(expected, theirs), strict=True):
             torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
         batch_only = torch.tensor([fresh.u_image[int(k)] for k in step.index], dtype=torch.float64)
         torch.testing.assert_close(loss.estimator.u_image[step.index], batch_only)

@@ -1,6 +1,6 @@
 """Command line for one figure from any CSV (the figures themselves live in `analysis.plots`).
 
-python -m analysis.plot data.csv --x COL --y COL [--by COL] [--marker COL] --out PATH
+python -m analysis.plot_csv data.csv --x COL --y COL [--by COL] [--marker COL] --out PATH
     [--kind scaling|residuals|multiplier|bootstrap|isoflop|learning] [--law ...] [--frontier ...]
     [--bootstrap N] [--holdout K] [--size COL] [--model COL] [--samples COL] [--targets E1,E2]
 
@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from analysis import cli, plots
 from analysis.bootstrap import bootstrap_laws
 from analysis.compare import compare_methods, extrapolation_check, parse_targets
-from analysis.data import InputError, prepare, read_table
+from analysis.data import InputError, read_table
+from analysis.study import Study
 
 KINDS = ("scaling", "residuals", "multiplier", "bootstrap", "isoflop", "learning")
 
@@ -30,26 +31,23 @@ def _need(args: argparse.Namespace, *names: str) -> None:
             raise InputError(f"--kind {args.kind} needs --{name}")
 
 
-def _fits_figure(df, args: argparse.Namespace) -> Figure:
+def _fits_figure(study: Study, kind: str, holdout: int) -> Figure:
     """scaling or residuals: bootstrap fits per --by level, optionally without the largest-compute runs."""
-    common = {"by": args.by, **cli.fit_options(args)}
     held = None
-    if args.holdout > 0:
-        result = extrapolation_check(df, args.x, args.y, holdout=args.holdout, **common)
-        fits, held = result.bootstrap.fits, df.index.isin(result.points.index)
+    if holdout > 0:
+        result = extrapolation_check(study, holdout)
+        fits, held = result.bootstrap.fits, study.data.index.isin(result.points.index)
     else:
-        fits = bootstrap_laws(df, args.x, args.y, **common).fits
-    if args.kind == "residuals":
-        return plots.residual_plot(df, args.x, args.y, fits=fits, by=args.by, held_out=held)
-    return plots.scaling_plot(df, args.x, args.y, fits=fits, by=args.by, marker=args.marker, held_out=held)
+        fits = bootstrap_laws(study).fits
+    data, x, y, by = study.data, study.x, study.y, study.by
+    if kind == "residuals":
+        return plots.residual_plot(data, x, y, fits=fits, by=by, held_out=held)
+    return plots.scaling_plot(data, x, y, fits=fits, by=by, marker=study.marker, held_out=held)
 
 
-def _comparison_figure(df, args: argparse.Namespace) -> Figure:
-    _need(args, "by")
-    comparison = compare_methods(
-        df, args.x, args.y, args.by, targets=parse_targets(args.targets), holdout=0, **cli.fit_options(args)
-    )
-    if args.kind == "multiplier":
+def _comparison_figure(study: Study, kind: str, targets: list[float] | None) -> Figure:
+    comparison = compare_methods(study, targets=targets, holdout=0)
+    if kind == "multiplier":
         return plots.multiplier_plot(comparison.curve, comparison.multiplier)
     return plots.bootstrap_plot(
         comparison.bootstrap,
@@ -59,21 +57,22 @@ def _comparison_figure(df, args: argparse.Namespace) -> Figure:
     )
 
 
-def _figure(df, args: argparse.Namespace) -> Figure:
+def _figure(study: Study, args: argparse.Namespace) -> Figure:
     if args.kind in ("scaling", "residuals"):
-        return _fits_figure(df, args)
+        return _fits_figure(study, args.kind, args.holdout)
     if args.kind in ("multiplier", "bootstrap"):
-        return _comparison_figure(df, args)
+        _need(args, "by")
+        return _comparison_figure(study, args.kind, parse_targets(args.targets))
     if args.kind == "isoflop":
         _need(args, "size")
-        points = plots.isoflop_points(df, args.x, args.y, size=args.size, model=args.model, by=args.by)
+        points = plots.isoflop_points(study.data, study.x, study.y, size=args.size, model=args.model, by=args.by)
         return plots.isoflop_plot(points, size_label=args.size)
     _need(args, "samples", "model")
-    return plots.learning_curves_plot(df, args.samples, args.y, model=args.model, by=args.by)
+    return plots.learning_curves_plot(study.data, args.samples, study.y, model=args.model, by=args.by)
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = cli.Parser(prog="python -m analysis.plot", description="Draw one figure from a CSV.")
+    parser = cli.Parser(prog="python -m analysis.plot_csv", description="Draw one figure from a CSV.")
     cli.add_data_arguments(parser)
     cli.add_fit_arguments(parser, default_draws=1000)
     parser.add_argument("--out", required=True, help="output path; .png and .pdf are written")
@@ -86,16 +85,16 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--samples", help="samples-seen column (learning)")
     parser.add_argument("--targets", help="target errors, e.g. 0.35,0.30 (multiplier, bootstrap)")
     args = parser.parse_args(argv)
-    keep = [args.by, args.marker, args.size, args.model, args.samples]
-    df = prepare(read_table(args.csv), args.x, args.y, keep=keep, y_transform=args.y_transform)
-    for path in plots.save_figure(_figure(df, args), args.out):
+    roles = {"by": args.by, "marker": args.marker, "size": args.size, "model": args.model, "samples": args.samples}
+    study = Study.of(read_table(args.csv), args.x, args.y, options=cli.fit_options(args), **roles)
+    for path in plots.save_figure(_figure(study, args), args.out):
         print(path)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m analysis.plot`; bad input gives one line on stderr and status 2."""
-    return cli.run(_main, "python -m analysis.plot", argv)
+    """`python -m analysis.plot_csv`; bad input gives one line on stderr and status 2."""
+    return cli.run(_main, "python -m analysis.plot_csv", argv)
 
 
 if __name__ == "__main__":
