@@ -230,20 +230,12 @@ def prepare_study(
     return StudyData(runs, grid, references, by, baseline, treatment, config, final_only, source, dropped)
 
 
-def _flatten(prefix: str, value: Any, row: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else key, sub, row)
-    else:
-        row[prefix] = value
-
-
 def reference_table(path: str | Path) -> pd.DataFrame:
     """The steering references of a sweep with their own held-out metrics (same evaluation set as the
     targets), as the steered runs' records carry them: one row per reference, with the runs it steered.
     The tidy table keeps only the reference's name and run id, so this reads the records themselves (a
     corrupt record is skipped: `load_records` has said so)."""
-    from scaling.records import CorruptRecord, find_records, read_record
+    from scaling.records import CorruptRecord, find_records, flatten, read_record
 
     rows: dict[str, dict[str, Any]] = {}
     for file in find_records(Path(path)):
@@ -256,7 +248,7 @@ def reference_table(path: str | Path) -> pd.DataFrame:
         ref = record.reference
         if ref.name not in rows:
             row = {k: getattr(ref, k) for k in ("name", "arch", "mode", "params_total", "flops_fwd_per_sample")}
-            _flatten("", ref.metrics, row)
+            flatten("", ref.metrics, row)
             rows[ref.name] = {**row, "steered_runs": 0}
         rows[ref.name]["steered_runs"] += 1
     return pd.DataFrame(list(rows.values()))

@@ -13,22 +13,21 @@ run's ReferenceSpec, so a steered run's id changes whenever its reference would.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
 import os
 import re
 import reprlib
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scaling.errors import ConfigError, each_error, pydantic_message
+from scaling.keys import model_at, spec_paths, suggest, unknown_key
 from scaling.runtime import Executor
 from scaling.spec import LossSpec, Method, ReferenceSpec, RunSpec, apply_override
 from scaling.yamlfile import Document, KeyPath, dotted, duplicate_messages, read_yaml
@@ -95,7 +94,7 @@ class Source:
 
     def where(self, path: GridPath) -> str:
         item = self.override(path)
-        return f"{self.path} (override {item})" if item else f"{self.path}:{self.line(path)}"
+        return f"override {item}" if item else f"{self.path}:{self.line(path)}"
 
 
 # -- schema -----------------------------------------------------------------------------------------------------
@@ -147,15 +146,32 @@ class Evaluation(Strict):
 
 
 class Analysis(Strict):
-    """What to fit and plot when the sweep completes (passed to analysis.sweep_study.sweep_study)."""
+    """What to fit and plot when the sweep completes (passed to analysis.sweep_study.sweep_study). The fit
+    options are analysis.study.FitOptions, checked when the grid loads; left out, FitOptions' defaults hold."""
 
     x: str = "compute"
     y: str | None = Field(None, description="default: the first zeroshot_error.* column")
     by: str = "method"
-    frontier: str = "running-min"
-    bootstrap: int | None = Field(None, ge=0, description="bootstrap draws (default: analysis' own)")
-    law: str = "power"
+    law: str | None = None
+    frontier: str | None = None
+    bootstrap: int | None = Field(None, description="bootstrap draws (FitOptions.draws)")
     options: dict[str, Any] = Field({}, description="further analysis.study.FitOptions (seed, ci, ...)")
+
+    @model_validator(mode="after")
+    def _fit_options_are_valid(self) -> Analysis:
+        self.fit_options()
+        return self
+
+    def fit_options(self):  # -> analysis.study.FitOptions (scaling imports analysis only when it analyses)
+        """The FitOptions this block asks for; a bad name or value is a ValueError naming it."""
+        from analysis.data import InputError
+        from analysis.study import FitOptions
+
+        given = {"law": self.law, "frontier": self.frontier, "draws": self.bootstrap}
+        try:
+            return FitOptions.of(self.options, **{k: v for k, v in given.items() if v is not None})
+        except InputError as err:
+            raise ValueError(str(err)) from None
 
 
 AxisValues = Annotated[list[Any], Field(min_length=1)]
@@ -175,52 +191,6 @@ class Grid(Strict):
     executor: Executor = Executor()
     analysis: Analysis | None = None
     max_runs: int = Field(100_000, ge=1, description="larger grids are refused before expansion (a typo guard)")
-
-
-# -- did-you-mean ---------------------------------------------------------------------------------------------
-
-
-def _model_class(annotation: Any) -> Any:
-    """Strip Optional/Annotated down to what validates a value (a model class, dict[...] or list[...])."""
-    while get_origin(annotation) in (Union, types.UnionType, Annotated):
-        args = [a for a in get_args(annotation) if a is not type(None)]
-        annotation = args[0]
-    return annotation
-
-
-def model_at(cls: type[BaseModel], path: GridPath) -> type[BaseModel] | None:
-    """The model class that validates the mapping at `path` under `cls` (None if it is not a model)."""
-    annotation: Any = cls
-    for part in path:
-        annotation = _model_class(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            if str(part) not in annotation.model_fields:
-                return None
-            annotation = annotation.model_fields[str(part)].annotation
-        elif get_origin(annotation) in (dict, list):
-            annotation = get_args(annotation)[-1]
-        else:
-            return None
-    annotation = _model_class(annotation)
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-
-
-def unknown_key(key: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
-    return "unknown key" + (f"; did you mean {close[0]!r}?" if close else f" (expected one of {', '.join(candidates)})")
-
-
-def spec_paths(cls: type[BaseModel] = RunSpec, prefix: str = "") -> list[str]:
-    """Every dotted field path of a spec model (data, data.pool_size, optim.lr, ...), for axes keys."""
-    paths = []
-    for name, info in cls.model_fields.items():
-        if name == "reference":
-            continue
-        paths.append(prefix + name)
-        sub = _model_class(info.annotation)
-        if isinstance(sub, type) and issubclass(sub, BaseModel):
-            paths += spec_paths(sub, f"{prefix}{name}.")
-    return paths
 
 
 AXIS_KEYS = frozenset(spec_paths())
@@ -284,11 +254,11 @@ def check_grid(grid: Grid, source: Source) -> None:
     models = available_models()
     for model, block in grid.models.items():
         if model not in models:
-            source.add(("models", model), "unknown model" + _suggest(model, models))
+            source.add(("models", model), "unknown model" + suggest(model, models))
         check_spec_keys(block, RunSpec, ("models", model), source)
     for model in grid.executor.resources:
         if model not in models:
-            source.add(("executor", "resources", model), "unknown model" + _suggest(model, models))
+            source.add(("executor", "resources", model), "unknown model" + suggest(model, models))
     for method, block in grid.methods.items():
         check_spec_keys(block.loss, LossSpec, ("methods", method, "loss"), source)
         ref = block.reference
@@ -332,11 +302,6 @@ def grid_size(grid: Grid) -> int:
     return math.prod(len(values) for values in grid.axes.values()) * math.prod(
         len(next(iter(group.values()))) if group else 1 for group in grid.zip
     )
-
-
-def _suggest(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else f" (choose one of {', '.join(choices)})"
 
 
 # -- expansion ------------------------------------------------------------------------------------------------
@@ -517,40 +482,6 @@ class Expander:
         self.source.check()
         refs = {r.run.run_id: r.run for r in self.references.values() if r.run is not None}
         return Expansion(self.grid, self.source.path, tuple(runs.values()), tuple(refs.values()))
-
-
-# -- does a run fit ---------------------------------------------------------------------------------------------
-
-
-def memory_floor_gb(spec: RunSpec) -> tuple[float, str]:
-    """A lower bound on a run's memory (a training batch and the held-out set as float32 images, the pool's
-    visiting order at 8 bytes a sample) and the key that dominates it: real use adds model and activations."""
-    from scaling.models import image_size
-
-    pixels = 3 * max(spec.data.image_size, image_size(spec.model)) ** 2 * 4
-    parts = {
-        "batch_size": spec.batch_size * pixels,
-        "data.eval_size": spec.data.eval_size * pixels,
-        "data.pool_size": 8 * (spec.data.pool_size or 0),
-    }
-    return sum(parts.values()) / 1e9, max(parts, key=parts.get)
-
-
-def machine_memory_gb() -> float:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
-
-
-def check_memory(specs: list[RunSpec], limit_gb: Callable[[str], float], limit_name: str) -> None:
-    """Refuse, before anything runs, a run whose batch alone cannot fit: one line naming the key to lower."""
-    for spec in specs:
-        need, key = memory_floor_gb(spec)
-        limit = limit_gb(spec.model)
-        if need > limit:
-            value = {"batch_size": spec.batch_size, "data.eval_size": spec.data.eval_size}.get(key, spec.data.pool_size)
-            raise ConfigError(
-                f"{key}: {value} is too large: a {spec.model} run needs at least {need:.3g} GB for its images and"
-                f" sample order alone, more than {limit:.3g} GB ({limit_name})"
-            )
 
 
 def _dotted_axes(group: Any, at: GridPath, lines: dict[GridPath, int]) -> Any:

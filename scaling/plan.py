@@ -294,7 +294,7 @@ class SweepFile:
         path = Path(out) / SWEEP_FILE
         try:
             data = json.loads(path.read_text())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise ConfigError(f"{path}: no sweep here (python -m scaling.sweep writes it)") from None
         except (ValueError, UnicodeDecodeError) as err:
             raise ConfigError(f"{path}: corrupt ({' '.join(str(err).split())})") from None

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from scaling.errors import describe_validation_error
+from scaling.errors import ConfigError, describe_validation_error
 from scaling.io import write_json_atomic
 
 RECORD = "record.json"
@@ -69,9 +69,10 @@ class ReferenceInfo(BaseModel):
 
 class Record(BaseModel):
     """A run's record.json. `spec` is the RunSpec as JSON (kept untyped here, so records of older specs
-    load); `model` holds the model's parameter and FLOP counts."""
+    load); `model` holds the model's parameter and FLOP counts. Keys beyond the schema (a note added by
+    hand) are kept, not taken for corruption: a finished run is never retrained for them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
     schema_version: int = SCHEMA_VERSION
     run_id: str
@@ -118,6 +119,10 @@ class CorruptRecord(ValueError):
         super().__init__(f"corrupt record {path}: {reason}")
 
 
+class NewerRecord(ConfigError):
+    """A record of a later schema than this code knows: an error to act on (upgrade), never a run to redo."""
+
+
 def read_record(path: Path) -> Record | None:
     """A record by file or run directory; None if absent (a run that never evaluated).
 
@@ -135,6 +140,11 @@ def read_record(path: Path) -> Record | None:
         raise CorruptRecord(path, f"invalid JSON ({err})") from None
     if not isinstance(record, dict):
         raise CorruptRecord(path, f"expected a JSON object, got {type(record).__name__}")
+    version = record.get("schema_version", 0)
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise NewerRecord(
+            f"{path}: written by a newer clip-scaling (record schema {version} > {SCHEMA_VERSION}); upgrade to read it"
+        )
     try:
         return Record.model_validate(_upgrade(record))
     except ValidationError as err:
@@ -180,19 +190,20 @@ def find_records(path: Path) -> list[Path]:
     return sorted(path.rglob(RECORD))
 
 
-def _flatten(prefix: str, value: Any, row: dict) -> None:
+def flatten(prefix: str, value: Any, row: dict) -> None:
+    """Nested mappings as dotted keys of `row` (`zeroshot_error.shape`): how records become columns."""
     if isinstance(value, dict):
         for key, sub in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else key, sub, row)
+            flatten(f"{prefix}.{key}" if prefix else key, sub, row)
     else:
         row[prefix] = value
 
 
-def _spec_columns(spec: dict) -> dict:
+def spec_columns(spec: dict) -> dict:
     """The spec's axes as plain columns (method, model, samples_seen, data.pool_size, optim.lr, ...)."""
     row: dict = {}
     flat_spec = {k: v for k, v in spec.items() if k not in ("reference", "samples_seen")}
-    _flatten("", flat_spec, row)
+    flatten("", flat_spec, row)
     row["samples_total"] = spec["samples_seen"]
     row["steered"] = spec.get("reference") is not None
     return row
@@ -201,7 +212,7 @@ def _spec_columns(spec: dict) -> dict:
 def record_rows(record: Record) -> list[dict]:
     """One dict per evaluation: run identity, spec axes, model stats, then the evaluation's metrics."""
     base = {"run_id": record.run_id, "status": record.status}
-    base.update(_spec_columns(record.spec))
+    base.update(spec_columns(record.spec))
     for key, value in record.model.items():
         base[f"model.{key}"] = value
     base["reference.name"] = record.reference.name if record.reference else None
@@ -209,7 +220,7 @@ def record_rows(record: Record) -> list[dict]:
     rows = []
     for i, ev in enumerate(record.evals):
         row = dict(base)
-        _flatten("", ev.model_dump(), row)
+        flatten("", ev.model_dump(), row)
         row["final"] = i == len(record.evals) - 1 and record.done
         rows.append(row)
     return rows

@@ -5,9 +5,16 @@ kept apart from the YAML module so a worker never needs the grid reader.
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from scaling.errors import ConfigError
+
+if TYPE_CHECKING:
+    from scaling.spec import RunSpec
 
 # Default per-run throughputs for the plan's time estimate. CPU: sweeps/demo.yaml on 2 cores, one thread per run,
 # did 4.89e13 FLOPs in 2 × 739 s of run slots = 33 GFLOP/s including evaluation and start-up (2026-11-28).
@@ -59,3 +66,37 @@ class Executor(Resources):
         if values["throughput_gflops"] is None:
             values["throughput_gflops"] = GPU_GFLOPS if values["gpus_per_task"] else CPU_GFLOPS
         return Resources(**values)
+
+
+# -- does a run fit ---------------------------------------------------------------------------------------------
+
+
+def memory_floor_gb(spec: RunSpec) -> tuple[float, str]:
+    """A lower bound on a run's memory (a training batch and the held-out set as float32 images, the pool's
+    visiting order at 8 bytes a sample) and the key that dominates it: real use adds model and activations."""
+    from scaling.models import image_size
+
+    pixels = 3 * max(spec.data.image_size, image_size(spec.model)) ** 2 * 4
+    parts = {
+        "batch_size": spec.batch_size * pixels,
+        "data.eval_size": spec.data.eval_size * pixels,
+        "data.pool_size": 8 * (spec.data.pool_size or 0),
+    }
+    return sum(parts.values()) / 1e9, max(parts, key=parts.get)
+
+
+def machine_memory_gb() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+
+
+def check_memory(specs: list[RunSpec], limit_gb: Callable[[str], float], limit_name: str) -> None:
+    """Refuse, before anything runs, a run whose batch alone cannot fit: one line naming the key to lower."""
+    for spec in specs:
+        need, key = memory_floor_gb(spec)
+        limit = limit_gb(spec.model)
+        if need > limit:
+            value = {"batch_size": spec.batch_size, "data.eval_size": spec.data.eval_size}.get(key, spec.data.pool_size)
+            raise ConfigError(
+                f"{key}: {value} is too large: a {spec.model} run needs at least {need:.3g} GB for its images and"
+                f" sample order alone, more than {limit:.3g} GB ({limit_name})"
+            )

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from scaling.errors import exits_cleanly
 from scaling.executors import execute, in_flight, local_slots, resolve_kind
-from scaling.grid import Expansion, Grid, check_memory, load_grid, machine_memory_gb
+from scaling.grid import Expansion, Grid, load_grid
 from scaling.lock import hold
 from scaling.plan import Plan, SweepFile, Task, build_tasks, corrupt_records, todo
+from scaling.runtime import check_memory, machine_memory_gb
 from scaling.status import LiveDisplay, follow, render
 
 
@@ -42,7 +43,6 @@ def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
     if settings is None:
         return None
     from analysis.data import InputError
-    from analysis.study import FitOptions
     from analysis.sweep_study import sweep_study
     from scaling.records import load
 
@@ -52,9 +52,8 @@ def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
     if frame.empty or y is None:
         print("analysis: skipped, no finished runs with a zero-shot error column (set analysis.y)")
         return None
-    draws = {} if settings.bootstrap is None else {"draws": settings.bootstrap}
     try:
-        options = FitOptions.of(settings.options, law=settings.law, frontier=settings.frontier, **draws)
+        options = settings.fit_options()
         study = sweep_study(
             frame, x=settings.x, y=y, by=settings.by, out=out / "figures", records_dir=Path(grid.out), options=options
         )

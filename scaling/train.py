@@ -42,7 +42,12 @@ def _interrupted(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     spec = load_spec(args.spec, args.overrides)
-    from scaling.grid import check_memory, machine_memory_gb
+    from scaling.errors import ConfigError
+    from scaling.grid import out_problem
+    from scaling.runtime import check_memory, machine_memory_gb
+
+    if problem := out_problem(Path(args.out)):
+        raise ConfigError(f"--out: {problem}")
 
     check_memory([spec], lambda model: machine_memory_gb(), "this machine's memory")
     from scaling.records import run_dir

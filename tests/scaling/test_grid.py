@@ -111,7 +111,7 @@ def test_drrho_without_a_reference_points_at_the_method(tmp_path: Path):
 
 def test_override_errors_name_the_override():
     with pytest.raises(
-        ConfigError, match=r"\(override axes.seed=\[0,-1\]\): axes.seed\[1\]: seed: Input should be greater"
+        ConfigError, match=r"^override axes.seed=\[0,-1\]: axes.seed\[1\]: seed: Input should be greater"
     ):
         load_grid(SMOKE, ["axes.seed=[0,-1]"])
 
@@ -149,3 +149,16 @@ methods:
     )
     expansion = load_grid(grid)
     assert len(expansion.runs) == len({spec.run_id for spec in expansion.runs}) == 10_000
+
+
+def test_the_analysis_block_is_checked_when_the_grid_loads(tmp_path: Path):
+    """A typo in the fit options fails the dry run, not the analysis after every run has finished."""
+    grid = tmp_path / "g.yaml"
+    for block, message in [
+        ("analysis: {options: {bootsrap: 5}}", "analysis: unknown fit option 'bootsrap'"),
+        ("analysis: {bootstrap: 0}", "analysis: bootstrap draws .* must be at least 1, got 0"),
+        ("analysis: {frontier: 'bins:0'}", "analysis: .*bins"),
+    ]:
+        grid.write_text(f"{SMOKE.read_text()}\n{block}\n")
+        with pytest.raises(ConfigError, match=rf"g.yaml:\d+: {message}"):
+            load_grid(grid)

@@ -113,3 +113,15 @@ def test_a_record_of_another_shape_is_corrupt_and_named(tmp_path):
     with pytest.raises(records.CorruptRecord, match=r"record.json: not a record: status: .*'finished'"):
         records.read_record(directory)
     assert not records.is_done(tmp_path, "r1")
+
+
+def test_a_hand_added_key_is_kept_and_a_newer_schema_is_refused(tmp_path):
+    directory = records.run_dir(tmp_path, "r1")
+    directory.mkdir(parents=True)
+    write_json_atomic(directory / "record.json", {**_record("r1", "clip"), "note": "rerun of r0"})
+    assert records.is_done(tmp_path, "r1") and records.read_record(directory).note == "rerun of r0"
+    write_json_atomic(
+        directory / "record.json", {**_record("r1", "clip"), "schema_version": records.SCHEMA_VERSION + 1}
+    )
+    with pytest.raises(records.NewerRecord, match=r"record.json: written by a newer clip-scaling"):
+        records.is_done(tmp_path, "r1")

@@ -126,7 +126,7 @@ def test_a_running_record_whose_process_died_is_failed(sweep: SweepFile):
     dead = subprocess.Popen(["true"])
     dead.wait()
     for who, state in [(records.owner(), "pending"), ({**records.owner(), "pid": dead.pid}, "failed")]:
-        (directory / "record.json").write_text(json.dumps({"status": "running", "owner": who, "evals": []}))
+        write_record(directory, task, status="running", owner=who)
         status = task_status(sweep, task, None)
         assert status.state == state
     assert status.detail == f"its process {dead.pid} on {who['host']} died (killed?)"
