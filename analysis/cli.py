@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from analysis.data import Y_TRANSFORMS, InputError
+from analysis.data import Y_TRANSFORMS, InputError, require_columns
 from analysis.laws import LAWS, get_law
 from analysis.select import get_rule
 from analysis.study import FitOptions
@@ -42,10 +42,11 @@ def _checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
     return check
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """The CSV and column options every command shares."""
+def add_data_arguments(parser: argparse.ArgumentParser, *, x_required: bool = True) -> None:
+    """The CSV and column options every command shares (`x_required=False`: see `compute_column`)."""
     parser.add_argument("csv", help="input table (any CSV)")
-    parser.add_argument("--x", required=True, help="compute column (log axis)")
+    x_help = "" if x_required else "; chinchilla without it: 6·N·D"
+    parser.add_argument("--x", required=x_required, help=f"compute column (log axis){x_help}")
     parser.add_argument("--y", required=True, help="error column (log axis); see --y-transform")
     parser.add_argument(
         "--y-transform",
@@ -77,7 +78,8 @@ def add_fit_arguments(
         "--frontier",
         default=defaults.frontier,
         type=_checked(get_rule),
-        help="point selection: all, running-min, bins:K (Cherti), pareto-bin[:K] (Nezhurina)",
+        help="point selection: all, running-min, bins:K (Cherti), pareto-bin[:K] (Nezhurina); default: "
+        "running-min for laws of compute, all for chinchilla",
     )
     parser.add_argument("--ci", type=float, default=defaults.ci, help="interval level")
 
@@ -100,6 +102,20 @@ def fit_options(args: argparse.Namespace, **changes: Any) -> FitOptions:
     }
     given = {key: getattr(args, name) for key, name in names.items() if getattr(args, name, None) is not None}
     return FitOptions.of(given, **changes)
+
+
+COMPUTE_6ND = "compute (6ND)"
+
+
+def compute_column(table: pd.DataFrame, x: str | None, options: FitOptions) -> tuple[pd.DataFrame, str]:
+    """The table and its compute column: `x`, or for a law of N and D without one, C = 6·N·D (Kaplan et
+    al.'s approximation, the convention of `analysis.laws`) added as the column `compute (6ND)`."""
+    if x is not None:
+        return table, x
+    if not options.inputs:
+        raise InputError(f"law {options.law!r} needs --x (the compute column)")
+    require_columns(table, options.inputs)
+    return table.assign(**{COMPUTE_6ND: 6.0 * table[options.n] * table[options.d]}), COMPUTE_6ND
 
 
 def run(main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequence[str] | None) -> int:

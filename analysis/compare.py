@@ -145,7 +145,7 @@ def holdout_accuracy(points: pd.DataFrame) -> pd.DataFrame:
 def _frontier_rows(study: Study) -> pd.Index:
     """Index labels of the rows the selection rule keeps."""
     frame = study.data
-    rule = get_rule(study.options.frontier)
+    rule = get_rule(study.options.rule)
     chosen = rule.select(frame[study.x].to_numpy(float), frame[study.y].to_numpy(float))
     return frame.index[chosen.index]
 

@@ -3,7 +3,8 @@
 The fitting itself (OLS, the robust Huber-LSE recipe, `FitReport`) is `analysis.estimate`, on plain arrays.
 
 Command line: python -m analysis.fit data.csv --x COL --y COL [--law ...] [--frontier ...] [--group COL]
-[--bootstrap N] [--json]
+[--bootstrap N] [--json]; with `--law chinchilla --n COL --d COL`, --x may be left out (C = 6·N·D) and every
+point is fitted unless --frontier says otherwise.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def fit_law(study: Study, **engine: Any) -> Fit:
         data[study.x].to_numpy(float),
         data[study.y].to_numpy(float),
         inputs=inputs,
-        frontier=options.frontier,
+        frontier=options.rule,
         columns=study.columns(),
         **engine,
     )
@@ -45,7 +46,7 @@ def fit_groups(study: Study, **engine: Any) -> Mapping[Hashable, Fit]:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = cli.Parser(prog="python -m analysis.fit", description="Fit a scaling law to columns of a CSV.")
-    cli.add_data_arguments(parser)
+    cli.add_data_arguments(parser, x_required=False)
     cli.add_fit_arguments(parser, default_draws=0)
     parser.add_argument("--group", help="fit separately per value of this column")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -53,7 +54,8 @@ def _main(argv: Sequence[str] | None) -> int:
     draws = args.bootstrap
     # groups are fitted independently: each resamples its own configurations
     options = cli.fit_options(args, draws=max(draws, 1), paired=False)
-    study = Study.of(read_table(args.csv), args.x, args.y, by=args.group, options=options)
+    table, x = cli.compute_column(read_table(args.csv), args.x, options)
+    study = Study.of(table, x, args.y, by=args.group, options=options)
     if draws > 0:
         fits = bootstrap_laws(study).fits
     elif args.group:
