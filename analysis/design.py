@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.bootstrap import Bootstrap, bootstrap_laws, configurations
+from analysis.bootstrap import Bootstrap, bootstrap_laws, configurations, percentile_interval
 from analysis.compare import exponent_difference, multiplier, paired_ratio
 from analysis.data import InputError
 from analysis.study import FitOptions, Study
@@ -44,7 +44,7 @@ class Target:
 
 def get_target(name: str, levels: Sequence[Hashable]) -> Target:
     """`delta-b`, `k@E`, `paired-ratio` or `exponent:LEVEL` on the study's (baseline, treatment) levels."""
-    base, treat = (levels + [None, None])[:2] if len(levels) < 2 else levels[:2]
+    base, treat = [*levels, None][:2]
 
     def delta_b(bs: Bootstrap) -> float:
         e = exponent_difference(bs, base, treat)
@@ -76,7 +76,7 @@ def get_target(name: str, levels: Sequence[Hashable]) -> Target:
             raise InputError(f"--target {name!r}: no level {wanted!r} (have {', '.join(map(str, levels))})")
 
         def exp_width(bs: Bootstrap) -> float:
-            lo, hi = np.nanquantile(bs.fits[level].exponent(), [(1 - bs.fits[level].ci) / 2, (1 + bs.fits[level].ci) / 2])
+            lo, hi = percentile_interval(bs.fits[level].exponent(), bs.fits[level].ci)
             return float(hi - lo)
 
         return Target(name, exp_width)
@@ -90,7 +90,7 @@ def seed_noise(study: Study) -> float:
     units = configurations(study.with_options(seeds="resample"))
     logs = np.log(units.y_seeds)
     counts = units.counts
-    mean = np.nanmean(logs, -1, keepdims=True) if np.isfinite(logs).any() else logs
+    mean = np.nansum(logs, -1, keepdims=True) / np.maximum(counts, 1)[..., None]
     dev = np.nansum((logs - mean) ** 2, -1)
     dof = np.clip(counts - 1, 0, None).sum()
     if dof > 0:
@@ -175,7 +175,9 @@ def _with_runs(study: Study, runs: pd.DataFrame, outcomes: np.ndarray) -> Study:
     return study.but(data=pd.concat([study.data, *new], ignore_index=True))
 
 
-def _simulate(bs: Bootstrap, study: Study, run: pd.Series, noise: float, n: int, rng: np.random.Generator) -> np.ndarray:
+def _simulate(
+    bs: Bootstrap, study: Study, run: pd.Series, noise: float, n: int, rng: np.random.Generator
+) -> np.ndarray:
     """n outcomes (n × levels) of one candidate: a paired bootstrap draw's prediction times seed noise."""
     pick = rng.integers(0, bs.draws, n)
     out = np.empty((n, len(study.levels)))
@@ -216,9 +218,7 @@ def score_candidates(
     return table.sort_values("per_flop", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def choose(
-    study: Study, target: Target, candidates: pd.DataFrame, budget: float, **scoring: int
-) -> pd.DataFrame:
+def choose(study: Study, target: Target, candidates: pd.DataFrame, budget: float, **scoring: int) -> pd.DataFrame:
     """Greedy set within `budget`: the best-scoring affordable candidate with a positive expected reduction,
     then the others re-scored with it added at the current law's prediction; rows in the order chosen."""
     chosen, spent = [], 0.0

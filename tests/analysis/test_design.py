@@ -19,9 +19,8 @@ def power_study(noise: float = 0.03, seed: int = 0) -> Study:
     rng = np.random.default_rng(seed)
     samples = np.repeat([1, 2, 4, 8], 2)
     x = 1e9 * samples
-    table = pd.DataFrame(
-        {"samples": samples, "seed": np.tile([0, 1], 4), "flops": x, "error": 5 * x**-0.1 * np.exp(rng.normal(0, noise, x.size))}
-    )
+    error = 5 * x**-0.1 * np.exp(rng.normal(0, noise, x.size))
+    table = pd.DataFrame({"samples": samples, "seed": np.tile([0, 1], 4), "flops": x, "error": error})
     options = FitOptions(frontier="all", config=("samples",), draws=200)
     return Study.of(table, "flops", "error", options=options)
 
