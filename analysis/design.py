@@ -17,6 +17,7 @@ grid.yaml] [--out next.yaml]; a CSV takes --x, --y, --by and --pair-on (the conf
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -289,7 +290,24 @@ def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
-def _study_from(args) -> tuple[Study, str | None]:
+def add_source_arguments(parser: argparse.ArgumentParser, *, default_draws: int) -> None:
+    """What `study_from` reads: the source, its columns (a CSV), the grid, simulated outcomes, fit options."""
+    from analysis import cli
+    from analysis.data import Y_TRANSFORMS
+    from analysis.records import STUDY_LAWS
+
+    parser.add_argument("source", help="a sweep's records directory, or a CSV")
+    parser.add_argument("--grid", help="the sweep to extend in next.yaml (records: sweep.json's grid)")
+    parser.add_argument("--x", help="compute column (records: compute_target)")
+    parser.add_argument("--y", help="error column (records: the colour_shape zero-shot error)")
+    parser.add_argument("--by", help="method column (records: method)")
+    parser.add_argument("--pair-on", nargs="+", metavar="COL", help="configuration columns (the candidates' axes)")
+    parser.add_argument("--y-transform", default="none", choices=list(Y_TRANSFORMS))
+    parser.add_argument("--outcomes", type=int, default=OUTCOMES, help=f"simulated outcomes per candidate ({OUTCOMES})")
+    cli.add_fit_arguments(parser, default_draws=default_draws, laws=STUDY_LAWS)
+
+
+def study_from(args: argparse.Namespace) -> tuple[Study, str | None]:
     """The study a design starts from: a records directory (the sweep's configuration key, its grid from
     sweep.json) or a CSV with --x, --y, --by and --pair-on."""
     from analysis import cli
@@ -297,7 +315,7 @@ def _study_from(args) -> tuple[Study, str | None]:
     from analysis.records import STUDY_BY, STUDY_Y, load_records, prepare_study
 
     path = Path(args.source)
-    options = cli.fit_options(args, draws=args.draws)
+    options = cli.fit_options(args)
     if path.is_dir():
         data = prepare_study(load_records(path), by=args.by or STUDY_BY, pair_on=args.pair_on, source=str(path))
         grid = args.grid
@@ -319,28 +337,17 @@ def _main(argv: Sequence[str] | None) -> int:
     import yaml
 
     from analysis import cli
-    from analysis.data import Y_TRANSFORMS
-    from analysis.records import STUDY_LAWS
 
     parser = cli.Parser(prog="python -m analysis.design", description="Choose the next runs of a scaling study.")
-    parser.add_argument("source", help="a sweep's records directory, or a CSV")
+    add_source_arguments(parser, default_draws=DRAWS)
     parser.add_argument("--target", required=True, help="delta-b, k@E (e.g. k@0.7), paired-ratio, exponent:LEVEL")
     parser.add_argument("--budget", type=float, required=True, help="FLOPs to spend on the next runs")
     parser.add_argument("--candidates", help="a grid YAML whose unrun cells are the candidates")
-    parser.add_argument("--grid", help="the sweep to extend in next.yaml (records: sweep.json's grid)")
     parser.add_argument("--out", default="next.yaml", help="where to write the next sweep (next.yaml)")
-    parser.add_argument("--x", help="compute column (records: compute_target)")
-    parser.add_argument("--y", help="error column (records: the colour_shape zero-shot error)")
-    parser.add_argument("--by", help="method column (records: method)")
-    parser.add_argument("--pair-on", nargs="+", metavar="COL", help="configuration columns (the candidates' axes)")
-    parser.add_argument("--y-transform", default="none", choices=list(Y_TRANSFORMS))
-    parser.add_argument("--outcomes", type=int, default=OUTCOMES, help=f"simulated outcomes per candidate ({OUTCOMES})")
-    cli.add_fit_arguments(parser, default_draws=DRAWS, laws=STUDY_LAWS)
     args = parser.parse_args(argv)
-    args.draws = args.bootstrap
     if args.budget <= 0 or args.outcomes < 1:
         raise InputError("--budget must be positive and --outcomes at least 1")
-    study, grid = _study_from(args)
+    study, grid = study_from(args)
     target = get_target(args.target, study.levels)
     candidates = grid_candidates(study, args.candidates) if args.candidates else candidate_table(study)
     chosen = choose(study, target, candidates, args.budget, outcomes=args.outcomes, draws=args.bootstrap)
