@@ -231,3 +231,26 @@ def test_chinchilla_cli_needs_no_x_and_fits_every_point(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["fits"][0]["report"]["points_used"] < 240
     assert main([str(csv), "--y", "loss"]) == 2
     assert capsys.readouterr().err == "python -m analysis.fit: error: law 'power' needs --x (the compute column)\n"
+
+
+def test_cli_fills_the_misfitting_checklist_with_a_leave_largest_out_check(capsys):
+    code, out, _ = run_cli(capsys, "--y-transform", "error-from-acc-pct", "--group", "method", "--json")
+    assert code == 0
+    checklist = json.loads(out)["checklist"]
+    assert list(checklist) == [
+        "law form",
+        "N (parameters)",
+        "D (data)",
+        "C (compute)",
+        "learning-rate schedule",
+        "points",
+        "objective",
+        "optimiser and starts",
+        "uncertainty",
+        "extrapolation check",
+    ]
+    assert checklist["points"].startswith("`running-min` — OpenCLIP 8/11, DRRho-CLIP 8/11")
+    assert checklist["extrapolation check"].startswith("Fitted without the largest-compute configurations")
+    assert checklist["uncertainty"] == "none (--bootstrap 0: no intervals)"
+    code, out, _ = run_cli(capsys, "--y-transform", "error-from-acc-pct", "--holdout", "0")
+    assert "| extrapolation check | not run (--holdout 0) |" in out
