@@ -88,7 +88,7 @@ def get_target(name: str, levels: Sequence[Hashable]) -> Target:
 def seed_noise(study: Study) -> float:
     """Pooled standard deviation of log error between seeds of a configuration (the noise a new run adds);
     without repeated seeds, the residual scatter of the full fits."""
-    units = configurations(study.with_options(seeds="resample"))
+    units = configurations(study)  # every row of a configuration is one of its seeds
     logs = np.log(units.y_seeds)
     counts = units.counts
     mean = np.nansum(logs, -1, keepdims=True) / np.maximum(counts, 1)[..., None]
@@ -157,7 +157,7 @@ def candidate_table(study: Study) -> pd.DataFrame:
     for col, values in _levels(study).items():
         values = sorted(pd.unique(study.data[col])) if values is None else values
         if _is_numeric(study.data[col]) and len(values) >= 2:
-            step = values[-1] * values[-1] / values[-2]
+            step = float(values[-1]) ** 2 / float(values[-2])
             values = [*values, round(step) if pd.api.types.is_integer_dtype(study.data[col]) else step]
         axes[col] = values
     cells = _unrun(study, pd.MultiIndex.from_product(axes.values(), names=list(axes)).to_frame(index=False))

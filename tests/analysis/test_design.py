@@ -66,3 +66,37 @@ def test_cli_on_the_cpu_study_writes_a_sweep_the_grid_loader_accepts(tmp_path, c
     assert sum(r.samples_seen * 0 + 1 for r in expansion.runs) == 2 * len(document["zip"][0]["model"])
     assert main([*args, "--budget", "1"]) == 2
     assert "no candidate fits the budget" in capsys.readouterr().err
+
+
+def cpu_study() -> Study:
+    from analysis.records import load_records, prepare_study
+
+    data = prepare_study(load_records(REPO / "results/cpu_study"))
+    options = FitOptions(config=tuple(data.config), draws=50)
+    return Study.of(data.runs, "compute_target", "zeroshot_error.colour_shape", by="method", options=options)
+
+
+def test_candidates_from_a_grid_are_its_unrun_cells_priced_by_the_plan(tmp_path):
+    """A grid that adds a bigger model (w128-l4): its cells are candidates, their FLOPs the plan's."""
+    from analysis.design import grid_candidates
+    from scaling.models import model_stats
+
+    grid = yaml.safe_load((REPO / "sweeps/cpu_study.yaml").read_text())
+    grid["zip"] = [{"model": ["w64-l2", "w128-l4"], "samples_seen": [204800, 51200], "seed": [0, 0]}]
+    path = tmp_path / "bigger.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    table = grid_candidates(cpu_study(), path)
+    assert table[["model", "samples_total"]].values.tolist() == [["w128-l4", 51200]]  # w64-l2 at 204800 is run
+    flops = 51200 * model_stats("w128-l4").flops_train_per_sample
+    assert table["x:clip"].iloc[0] == pytest.approx(flops) and table["cost"].iloc[0] == pytest.approx(2 * flops)
+
+
+def test_cli_on_any_csv_lists_the_chosen_configurations(tmp_path, capsys):
+    out = tmp_path / "next.yaml"
+    csv = REPO / "results/paper/data/drrho_scaling_imagenet.csv"
+    columns = ["--x", "compute_gflops", "--y", "imagenet_top1", "--y-transform", "error-from-acc-pct"]
+    args = [str(csv), *columns, "--by", "method", "--pair-on", "arch", "samples_seen", "--target", "k@0.3"]
+    assert main([*args, "--budget", "1e12", "--bootstrap", "50", "--outcomes", "4", "--out", str(out)]) == 0
+    chosen = yaml.safe_load(out.read_text())["configurations"]
+    assert chosen and set(chosen[0]) == {"arch", "samples_seen"}
+    assert "target k@0.3" in capsys.readouterr().out
