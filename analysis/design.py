@@ -190,6 +190,19 @@ def _simulate(
     return np.clip(out, 1e-12, None)
 
 
+def _why(study: Study, table: pd.DataFrame) -> list[str]:
+    """Where each candidate lies: the numeric axes it extends, and its compute against the largest run's."""
+    top = study.data[study.x].max()
+    largest = table[[f"x:{v}" for v in study.levels]].max(axis=1)
+    numeric = [c for c, values in _levels(study).items() if values is None]
+    words = []
+    for i, row in table.iterrows():
+        beyond = [f"{c} beyond {study.data[c].max():.4g}" for c in numeric if row[c] > study.data[c].max()]
+        ratio = largest[i] / top
+        words.append(", ".join([*beyond, f"compute {ratio:.2g}x the largest run's"]))
+    return words
+
+
 def score_candidates(
     study: Study,
     target: Target,
@@ -213,9 +226,7 @@ def score_candidates(
     table = candidates.assign(width_now=now, width_after=widths)
     table["reduction"] = table["width_now"] - table["width_after"]
     table["per_flop"] = table["reduction"] / table["cost"]
-    top = study.data[study.x].max()
-    largest = table[[f"x:{v}" for v in study.levels]].max(axis=1)
-    table["why"] = np.where(largest > top, "extends compute " + (largest / top).map("{:.2g}x".format), "inside range")
+    table["why"] = _why(study, table)
     return table.sort_values("per_flop", ascending=False, kind="stable").reset_index(drop=True)
 
 
