@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,26 +25,39 @@ import pandas as pd
 
 from analysis import cli
 from analysis.bootstrap import Bootstrap, BootstrapFit, bootstrap_laws, law_rows, percentile_interval
-from analysis.data import InputError, read_table, require_values
+from analysis.data import InputError, require_values
 from analysis.select import get_rule
 from analysis.study import DRAWS, Study
+
+
+def _difference(baseline: float, treatment: float, draws: np.ndarray, ci: float) -> dict[str, float]:
+    """treatment − baseline of a quantity, with the percentile interval of its paired draws."""
+    draws = draws[np.isfinite(draws)]
+    lo, hi = percentile_interval(draws, ci)
+    return {
+        "baseline": float(baseline),
+        "treatment": float(treatment),
+        "delta": float(treatment - baseline),
+        "lo": float(lo),
+        "hi": float(hi),
+        "p_negative": float(np.mean(draws < 0)),
+    }
 
 
 def exponent_difference(bs: Bootstrap, baseline: Hashable, treatment: Hashable) -> dict[str, float]:
     """Δ = exponent(treatment) − exponent(baseline); negative means the treatment improves faster."""
     a, b = bs.fits[baseline], bs.fits[treatment]
     law = a.fit.law.law
-    draws = b.exponent() - a.exponent()
-    draws = draws[np.isfinite(draws)]
-    lo, hi = percentile_interval(draws, a.ci)
-    return {
-        "baseline": float(law.exponent(a.fit.params)),
-        "treatment": float(law.exponent(b.fit.params)),
-        "delta": float(law.exponent(b.fit.params) - law.exponent(a.fit.params)),
-        "lo": float(lo),
-        "hi": float(hi),
-        "p_negative": float(np.mean(draws < 0)),
-    }
+    full = (float(law.exponent(fit.fit.params)) for fit in (a, b))
+    return _difference(*full, b.exponent() - a.exponent(), a.ci)
+
+
+def parameter_difference(bs: Bootstrap, baseline: Hashable, treatment: Hashable, name: str) -> dict[str, float]:
+    """Δ = treatment − baseline of one law parameter, e.g. Chinchilla's data exponent beta (positive: the
+    treatment's error falls faster with data). Paired draws give the difference draw by draw."""
+    a, b = bs.fits[baseline], bs.fits[treatment]
+    draws = b.draws[name].to_numpy(float) - a.draws[name].to_numpy(float)
+    return _difference(a.fit.params[name], b.fit.params[name], draws, a.ci)
 
 
 def _inside(fit: BootstrapFit, c: np.ndarray) -> np.ndarray:
@@ -230,6 +243,7 @@ class Comparison:
     data_efficiency: pd.DataFrame | None = None
     extrapolation: Holdout | None = None
     leave_one_out: pd.DataFrame | None = None
+    input_exponents: dict[str, dict[str, float]] = field(default_factory=dict)  # Chinchilla: alpha, beta
 
     def summary(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
@@ -247,6 +261,7 @@ class Comparison:
             "draws": self.bootstrap.draws,
             "laws": law_rows(self.bootstrap.fits, "level"),
             "exponent": self.exponent,
+            "input_exponents": self.input_exponents,
             "multiplier": records(self.multiplier),
             "paired_ratio": self.paired_ratio,
             "data_efficiency": records(self.data_efficiency),
@@ -302,6 +317,9 @@ def compare_methods(
         data_efficiency=efficiency,
         extrapolation=extrapolation_check(study, holdout) if holdout > 0 else None,
         leave_one_out=leave_one_group_out(study) if study.group else None,
+        input_exponents={
+            name: parameter_difference(bs, baseline, treatment, name) for name in study.options.law_spec.input_exponents
+        },
     )
 
 
@@ -330,6 +348,11 @@ def _print_report(summary: dict[str, Any]) -> None:
         f"\nexponent difference (treatment - baseline): {e['delta']:.4g} [{e['lo']:.4g}, {e['hi']:.4g}], "
         f"P(<0) = {e['p_negative']:.3f}"
     )
+    for name, d in summary.get("input_exponents", {}).items():
+        print(
+            f"{name} difference (treatment - baseline): {d['delta']:.4g} [{d['lo']:.4g}, {d['hi']:.4g}] "
+            f"({d['baseline']:.4g} -> {d['treatment']:.4g}), P(<0) = {d['p_negative']:.3f}"
+        )
     print("\ncompute multiplier k(E*) = C_baseline / C_treatment:")
     print(pd.DataFrame(summary["multiplier"]).to_string(**fmt))
     if summary["data_efficiency"]:
@@ -365,15 +388,9 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--seed-col", default="seed", help="seed column (if the table has one)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
-    study = Study.of(
-        read_table(args.csv),
-        args.x,
-        args.y,
-        by=args.by,
-        samples=args.samples,
-        group=args.group,
-        options=cli.fit_options(args),
-    )
+    options = cli.fit_options(args)
+    table, x = cli.read_data(args, options)
+    study = Study.of(table, x, args.y, by=args.by, samples=args.samples, group=args.group, options=options)
     comparison = compare_methods(
         study,
         baseline=args.baseline,

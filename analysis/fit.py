@@ -15,7 +15,6 @@ from typing import Any
 
 from analysis import cli
 from analysis.bootstrap import bootstrap_laws, law_rows
-from analysis.data import read_table
 from analysis.estimate import Fit, fit_arrays
 from analysis.study import Study
 
@@ -53,7 +52,8 @@ def _main(argv: Sequence[str] | None) -> int:
     draws = args.bootstrap
     # groups are fitted independently: each resamples its own configurations
     options = cli.fit_options(args, draws=max(draws, 1), paired=False)
-    study = Study.of(read_table(args.csv), args.x, args.y, by=args.group, options=options)
+    table, x = cli.read_data(args, options)
+    study = Study.of(table, x, args.y, by=args.group, options=options)
     if draws > 0:
         fits = bootstrap_laws(study).fits
     elif args.group:
