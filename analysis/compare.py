@@ -60,7 +60,7 @@ def parameter_difference(bs: Bootstrap, baseline: Hashable, treatment: Hashable,
     return _difference(a.fit.params[name], b.fit.params[name], draws, a.ci)
 
 
-def _inside(fit: BootstrapFit, c: np.ndarray) -> np.ndarray:
+def inside_fitted_range(fit: BootstrapFit, c: np.ndarray) -> np.ndarray:
     """Whether compute values lie within the x range of the points the law was fitted to."""
     xs = fit.fit.selection.x
     return (c >= xs.min() * (1 - 1e-9)) & (c <= xs.max() * (1 + 1e-9))
@@ -84,7 +84,7 @@ def multiplier(bs: Bootstrap, baseline: Hashable, treatment: Hashable, targets: 
             "lo": lo,
             "hi": hi,
             "p_above_1": np.nanmean(np.where(np.isfinite(draws), draws > 1, np.nan), axis=0),
-            "extrapolated": ~(_inside(a, c_a) & _inside(b, c_b)),
+            "extrapolated": ~(inside_fitted_range(a, c_a) & inside_fitted_range(b, c_b)),
         }
     )
 

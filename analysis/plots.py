@@ -334,6 +334,32 @@ def isoflop_plot(points: pd.DataFrame, *, size_label: str = "model size", comput
     return fig
 
 
+def isodata_plot(
+    df: pd.DataFrame, size: str, y: str, *, pool: str, by: str | None = None, labels: Mapping[str, str] | None = None
+) -> Figure:
+    """Error vs model size at fixed unique pool, one line per level (seed mean; each seed a dot), one panel
+    per pool: what a bigger model buys at a given amount of data, and whether the methods' order holds."""
+    pools = sorted(pd.unique(df[pool]))
+    fig, axes = _figure(ncols=len(pools), width=3.6)
+    colors = _palette(_levels(df, by))
+    for ax, value in zip(axes, pools, strict=True):
+        part = df[df[pool] == value]
+        for level, rows in part.groupby(by, sort=False) if by else [(None, part)]:
+            mean = rows.groupby(size)[y].mean()
+            ax.plot(mean.index, mean.to_numpy(), "o-", color=colors[level], lw=1.5, label=str(level))
+            ax.scatter(rows[size], rows[y], s=10, color=colors[level], alpha=0.5)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _plain_log_ticks(ax.yaxis)
+        cap_error_axis(ax)
+        ax.set_xlabel(label_of(size, labels))
+        ax.set_ylabel(error_label(y, labels))
+        ax.set_title(f"{label_of(pool, labels)} = {value:g}", fontsize=9)
+    if by:
+        axes[0].legend(fontsize=7)
+    return fig
+
+
 def learning_curves_plot(
     df: pd.DataFrame,
     samples: str,
