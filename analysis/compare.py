@@ -30,17 +30,17 @@ from analysis.select import get_rule
 from analysis.study import DRAWS, Study
 
 
-def _difference(baseline: float, treatment: float, draws: np.ndarray, ci: float) -> dict[str, float]:
+def paired_difference(baseline: float, treatment: float, draws: np.ndarray, ci: float) -> dict[str, float]:
     """treatment − baseline of a quantity, with the percentile interval of its paired draws."""
     draws = draws[np.isfinite(draws)]
-    lo, hi = percentile_interval(draws, ci)
+    lo, hi = percentile_interval(draws, ci) if draws.size else (np.nan, np.nan)
     return {
         "baseline": float(baseline),
         "treatment": float(treatment),
         "delta": float(treatment - baseline),
         "lo": float(lo),
         "hi": float(hi),
-        "p_negative": float(np.mean(draws < 0)),
+        "p_negative": float(np.mean(draws < 0)) if draws.size else np.nan,
     }
 
 
@@ -49,7 +49,7 @@ def exponent_difference(bs: Bootstrap, baseline: Hashable, treatment: Hashable) 
     a, b = bs.fits[baseline], bs.fits[treatment]
     law = a.fit.law.law
     full = (float(law.exponent(fit.fit.params)) for fit in (a, b))
-    return _difference(*full, b.exponent() - a.exponent(), a.ci)
+    return paired_difference(*full, b.exponent() - a.exponent(), a.ci)
 
 
 def parameter_difference(bs: Bootstrap, baseline: Hashable, treatment: Hashable, name: str) -> dict[str, float]:
@@ -57,7 +57,7 @@ def parameter_difference(bs: Bootstrap, baseline: Hashable, treatment: Hashable,
     treatment's error falls faster with data). Paired draws give the difference draw by draw."""
     a, b = bs.fits[baseline], bs.fits[treatment]
     draws = b.draws[name].to_numpy(float) - a.draws[name].to_numpy(float)
-    return _difference(a.fit.params[name], b.fit.params[name], draws, a.ci)
+    return paired_difference(a.fit.params[name], b.fit.params[name], draws, a.ci)
 
 
 def inside_fitted_range(fit: BootstrapFit, c: np.ndarray) -> np.ndarray:

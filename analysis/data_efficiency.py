@@ -20,6 +20,7 @@ Command line: python -m analysis.data_efficiency SWEEP_DIR|CSV [--y COL] [--pool
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import pandas as pd
 
 from analysis import cli
 from analysis.bootstrap import Bootstrap, BootstrapFit, bootstrap_laws, law_rows, percentile_interval
-from analysis.compare import inside_fitted_range, parse_targets
+from analysis.compare import inside_fitted_range, paired_difference, parse_targets
 from analysis.data import InputError, read_table, require_columns, require_positive, transform_y
 from analysis.estimate import ols_loglog
 from analysis.records import data_axis_table, label, load_records
@@ -61,16 +62,17 @@ def _needed(fit: BootstrapFit, targets: np.ndarray) -> tuple[np.ndarray, np.ndar
     improve with the pool or never reaches the target."""
     with np.errstate(invalid="ignore", divide="ignore"):
         full, draws = fit.fit.law.inverse(targets), fit.inverse(targets)
-    improves = fit.fit.law.law.exponent(fit.fit.params) < 0
-    return np.where(improves & (full > 0), full, np.nan), np.where(
-        (fit.exponent() < 0)[:, None] & (draws > 0), draws, np.nan
-    )
+    full_improves = fit.fit.law.law.exponent(fit.fit.params) < 0
+    draw_improves = (fit.exponent() < 0)[:, None]
+    return np.where(full_improves & (full > 0), full, np.nan), np.where(draw_improves & (draws > 0), draws, np.nan)
 
 
 def _reach_columns(fit: BootstrapFit, targets: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The `reach` columns of one curve, and its draws (draws, T)."""
     full, draws = _needed(fit, targets)
-    lo, hi = percentile_interval(draws, fit.ci)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a target no draw reaches has no interval: NaN
+        lo, hi = percentile_interval(draws, fit.ci)
     columns = {
         "target": targets,
         "x": full,
@@ -108,6 +110,7 @@ class NStar:
 
     table: pd.DataFrame
     slopes: pd.DataFrame
+    slope_differences: pd.DataFrame  # each method's slope minus CLIP's (or the first method's), paired draws
     bootstraps: dict[Hashable, Bootstrap]
     notes: list[str] = field(default_factory=list)
 
@@ -115,16 +118,17 @@ class NStar:
         return {
             "n_star": self.table.to_dict(orient="records"),
             "slopes": self.slopes.to_dict(orient="records"),
+            "slope_differences": self.slope_differences.to_dict(orient="records"),
             "laws": {str(m): law_rows(bs.fits, "curve") for m, bs in self.bootstraps.items()},
             "notes": self.notes,
         }
 
 
-def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> tuple[Bootstrap, list, list]:
+def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> tuple[Bootstrap, list, dict]:
     """Bootstrap the curves of one model, read n* of every (method, reference) and the slope per method."""
     data = study.data.assign(**{CURVE: _curve_labels(study.data, study.by, refs)})
     bs = bootstrap_laws(study.but(data=data, by=CURVE))
-    rows, slopes = [], []
+    rows, slopes = [], {}
     for method in pd.unique(data[study.by]):
         shared = data.loc[data[study.by] == method, refs.id].isna().all()
         per_ref = []
@@ -145,22 +149,46 @@ def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> t
                 }
             )
             per_ref.append((ref.m, found["x"], draws[:, 0]))
-        slopes.append({"method": method, **_slope_row(per_ref, study.options.ci)})
+        slopes[method] = _slope_draws(per_ref)
     return bs, rows, slopes
 
 
-def _slope_row(per_ref: list[tuple[float, float, np.ndarray]], ci: float) -> dict[str, Any]:
-    """Slope of log n* on log m through the references with a finite n*, its interval over the draws."""
+def _slope_draws(per_ref: list[tuple[float, float, np.ndarray]]) -> tuple[float, np.ndarray, int]:
+    """Slope of log n* on log m through the references with a finite n*: full-data value, one per draw (NaN
+    where a draw misses a reference's n*), and the number of references (NaN slope below 2)."""
     usable = [(m, n, d) for m, n, d in per_ref if np.isfinite(n) and n > 0]
     if len(usable) < 2:
-        return {"slope": np.nan, "lo": np.nan, "hi": np.nan, "references": len(usable), "valid_draws": 0}
+        return np.nan, np.full(len(per_ref[0][2]) if per_ref else 0, np.nan), len(usable)
     log_m = np.log([m for m, _, _ in usable])
     full = float(_slope(log_m, np.log([n for _, n, _ in usable])))
     with np.errstate(invalid="ignore", divide="ignore"):
         draws = _slope(log_m, np.log(np.stack([d for _, _, d in usable], axis=-1)))
+    return full, draws, len(usable)
+
+
+def _interval(draws: np.ndarray, ci: float) -> tuple[float, float]:
+    """Percentile interval of the finite draws (NaN, NaN without any)."""
     draws = draws[np.isfinite(draws)]
-    lo, hi = percentile_interval(draws, ci) if draws.size else (np.nan, np.nan)
-    return {"slope": full, "lo": float(lo), "hi": float(hi), "references": len(usable), "valid_draws": draws.size}
+    return tuple(map(float, percentile_interval(draws, ci))) if draws.size else (np.nan, np.nan)
+
+
+def _slope_rows(slopes: dict[Hashable, tuple[float, np.ndarray, int]], ci: float) -> tuple[list, list]:
+    """A row per method (slope, interval, references, valid draws), and per method but the first (CLIP when
+    present) its slope minus the first's, paired draw by draw."""
+    rows = [
+        {"method": k, "slope": full, **dict(zip(("lo", "hi"), _interval(d, ci), strict=True))}
+        | {"references": refs, "valid_draws": int(np.isfinite(d).sum())}
+        for k, (full, d, refs) in slopes.items()
+    ]
+    methods = list(slopes)
+    base = "clip" if "clip" in slopes else methods[0]
+    differences = [
+        {"method": k, "versus": base}
+        | paired_difference(slopes[base][0], slopes[k][0], slopes[k][1] - slopes[base][1], ci)
+        for k in methods
+        if k != base
+    ]
+    return rows, differences
 
 
 def n_star(study: Study, refs: References) -> NStar:
@@ -176,25 +204,30 @@ def n_star(study: Study, refs: References) -> NStar:
     references = refs.table(study.data)
     if references.empty:
         raise InputError(f"no row names a reference with a pool and an error ({refs.id}, {refs.pool}, {refs.error})")
-    require_positive(references, ["m", "reference_error"])
+    given = study.data[[refs.pool, refs.error]].notna().all(axis=1)
+    require_positive(study.data[given], [refs.pool, refs.error])
     study = study.with_options(config=(study.x,))
     models = pd.unique(study.data[study.model]) if study.model else [None]
-    tables, slopes, bootstraps = [], [], {}
+    tables, slopes, differences, bootstraps = [], [], [], {}
     for model in models:
         rows = study.data if model is None else study.data[study.data[study.model] == model]
         bs, found, slope = _model_n_star(study.but(data=rows), refs, references)
         bootstraps[model] = bs
         tables += [{"model": model, **row} for row in found]
-        slopes += [{"model": model, **row} for row in slope]
+        per_method, versus = _slope_rows(slope, study.options.ci)
+        slopes += [{"model": model, **row} for row in per_method]
+        differences += [{"model": model, **row} for row in versus]
     table = pd.DataFrame(tables)
     notes = [
-        f"{r.method} never reaches the error of reference {r.reference} ({r.reference_error:.4g}) at model {r.model}"
+        f"{r.method} never reaches the error of reference {r.reference} ({r.reference_error:.4g})"
+        + ("" if r.model is None else f" at model {r.model}")
         for r in table[~np.isfinite(table["x"].astype(float))].itertuples()
     ]
-    return NStar(table.rename(columns={"x": "n_star"}), pd.DataFrame(slopes), bootstraps, notes)
+    table = table.rename(columns={"x": "n_star"})
+    return NStar(table, pd.DataFrame(slopes), pd.DataFrame(differences), bootstraps, notes)
 
 
-def read_source(path: str, y: str) -> pd.DataFrame:
+def read_source(path: str) -> pd.DataFrame:
     """A CSV as it is, or a sweep's records as the data-axis table (`analysis.records.data_axis_table`)."""
     if Path(path).is_dir():
         return data_axis_table(load_records(path))
@@ -207,6 +240,9 @@ def _print_report(result: NStar, reached: pd.DataFrame | None) -> None:
     print(result.table.drop(columns=["curve"]).to_string(**fmt))
     print("\nslope of log n* on log m (paper: ~0.5 for DRRho-CLIP, ~1 for CLIP)")
     print(result.slopes.to_string(**fmt))
+    if not result.slope_differences.empty:
+        print("\nslope difference (method - baseline), paired draws")
+        print(result.slope_differences.to_string(**fmt))
     if reached is not None:
         print("\npool needed to reach each target error")
         print(reached.to_string(**fmt))
@@ -236,7 +272,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     options = cli.fit_options(args, **({} if args.frontier else {"frontier": "all"}))
     refs = References(args.reference, args.reference_pool, args.reference_error or f"reference.{args.y}")
-    table = read_source(args.source, args.y)
+    table = read_source(args.source)
     require_columns(table, [refs.error])
     table = transform_y(table, refs.error, options.y_transform)
     model = None if args.model == "none" else args.model
@@ -265,7 +301,8 @@ def write_outputs(result: NStar, study: Study, refs: References, size: str, out:
     out.mkdir(parents=True, exist_ok=True)
     result.table.to_csv(out / "n_star.csv", index=False)
     result.slopes.to_csv(out / "slopes.csv", index=False)
-    written = [out / "n_star.csv", out / "slopes.csv"]
+    result.slope_differences.to_csv(out / "slope_differences.csv", index=False)
+    written = [out / f"{name}.csv" for name in ("n_star", "slopes", "slope_differences")]
     require_columns(study.data, [size])
     if study.data[size].nunique() < 2:
         result.notes.append(f"no isoData figure: column {size!r} has a single value")

@@ -78,6 +78,10 @@ def test_slope_of_n_star_in_m_is_one_half_for_drrho_and_one_without_a_reference(
         assert row["lo"] < truth < row["hi"]
         assert row["references"] == len(REFERENCE_POOLS) and row["valid_draws"] == 300
     assert slopes.loc["drrho", "hi"] < 0.9  # the two predictions are told apart
+    versus = result.slope_differences.set_index("method")
+    assert set(versus["versus"]) == {"clip"}
+    assert versus.loc["drrho", "delta"] == pytest.approx(-0.5, abs=0.05)
+    assert versus.loc["drrho", "lo"] < -0.5 < versus.loc["drrho", "hi"] < 0  # paired draws: DRRho flatter
 
 
 def test_reach_gives_the_pool_needed_for_a_target_error():
@@ -118,4 +122,30 @@ def test_command_line_on_a_sweeps_records_finds_the_known_slopes_and_draws_isoda
     assert slopes[("w32-l1", "drrho")] == pytest.approx(0.5, abs=1e-6)
     first = [row for row in summary["n_star"] if row["model"] == "w32-l1" and row["method"] == "drrho"]
     assert [row["n_star"] for row in first] == pytest.approx([30 * m**0.5 for m in POOL_SWEEP["references"]])
-    assert {p.name for p in out.iterdir()} == {"n_star.csv", "slopes.csv", "isodata.png", "isodata.pdf"}
+    assert {p.name for p in out.iterdir()} == {
+        "n_star.csv",
+        "slopes.csv",
+        "slope_differences.csv",
+        "isodata.png",
+        "isodata.pdf",
+    }
+
+
+def test_a_curve_that_levels_off_above_a_references_error_never_reaches_it():
+    """Saturating curves: n* is NaN (not a number read past the floor), and the notes say so."""
+    rows = []
+    for n in POOLS:
+        rows.append({"method": "clip", "pool": n, "err": 0.12 + 4.0 * n**-0.5})
+        for m, own in ((4e3, 0.2), (4e4, 0.1)):  # the second reference lies below CLIP's floor 0.12
+            rows.append(
+                {"method": "drrho", "pool": n, "err": 0.05 + 4.0 * n**-0.5, "ref": m, "ref_pool": m} | {"ref_err": own}
+            )
+    s = study(pd.DataFrame(rows), "pool", "err", by="method", law="saturating", frontier="all", draws=50)
+    result = n_star(s, REFS)
+    clip = result.table[result.table["method"] == "clip"].set_index("m")
+    assert clip.loc[4e3, "n_star"] == pytest.approx((4.0 / 0.08) ** 2, rel=0.05)
+    assert np.isnan(clip.loc[4e4, "n_star"]) and clip.loc[4e4, "reached"] < 0.05
+    assert any("clip never reaches the error of reference 40000.0" in note for note in result.notes)
+    slopes = result.slopes.set_index("method")
+    assert np.isnan(slopes.loc["clip", "slope"]) and slopes.loc["clip", "references"] == 1
+    assert slopes.loc["drrho", "references"] == 2
