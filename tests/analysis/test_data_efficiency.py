@@ -110,6 +110,10 @@ def test_command_line_on_a_csv_and_its_errors(tmp_path, capsys):
     assert main([*base, "--reference-error", "own_error"]) == 2
     assert "column 'own_error' not found" in capsys.readouterr().err
     assert main([*base, "--law", "chinchilla"]) == 2
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "out")]) == 2  # no model size column for the isoData figure
+    assert "column 'model.params_nonembedding' not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing half-written
 
 
 def test_command_line_on_a_sweeps_records_finds_the_known_slopes_and_draws_isodata(tmp_path, capsys):
