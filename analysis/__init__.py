@@ -66,6 +66,7 @@ _EXPORTS = {
         "isoflop_points",
         "learning_curves_plot",
         "multiplier_plot",
+        "n_star_plot",
         "residual_plot",
         "save_figure",
         "scaling_plot",

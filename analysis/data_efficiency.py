@@ -293,10 +293,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def write_outputs(result: NStar, study: Study, refs: References, size: str, out: str | Path) -> list[Path]:
-    """n_star.csv, slopes.csv, slope_differences.csv, data.csv (the rows fitted) and the isoData figure (error
-    vs model size `size` at each pool, one line per curve) under `out`; the figure is skipped with a note when
-    the table has a single model size."""
-    from analysis.plots import isodata_plot, save_figure
+    """n_star.csv, slopes.csv, slope_differences.csv, data.csv (the rows fitted), the n*(m) figure and the
+    isoData figure (error vs model size `size` at each pool, one line per curve) under `out`; the isoData
+    figure is skipped with a note when the table has a single model size."""
+    from analysis.plots import isodata_plot, n_star_plot, save_figure
 
     require_columns(study.data, [size])  # before writing anything
     out = Path(out)
@@ -306,6 +306,8 @@ def write_outputs(result: NStar, study: Study, refs: References, size: str, out:
     result.slope_differences.to_csv(out / "slope_differences.csv", index=False)
     study.data.to_csv(out / "data.csv", index=False)  # the rows fitted: a table `compare --law chinchilla` takes
     written = [out / f"{name}.csv" for name in ("n_star", "slopes", "slope_differences", "data")]
+    pool = study.labels.get(study.x, "pool")
+    written += save_figure(n_star_plot(result.table, result.slopes, pool_label=pool), out / "n_star")
     if study.data[size].nunique() < 2:
         result.notes.append(f"no isoData figure: column {size!r} has a single value")
         return written

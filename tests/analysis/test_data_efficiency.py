@@ -130,6 +130,8 @@ def test_command_line_on_a_sweeps_records_finds_the_known_slopes_and_draws_isoda
     assert written == {f"{name}.csv" for name in ("n_star", "slopes", "slope_differences", "data")} | {
         "isodata.png",
         "isodata.pdf",
+        "n_star.png",
+        "n_star.pdf",
     }
 
 
