@@ -276,6 +276,8 @@ def _main(argv: Sequence[str] | None) -> int:
     require_columns(table, [refs.error])
     table = transform_y(table, refs.error, options.y_transform)
     model = None if args.model == "none" else args.model
+    if model is not None and model not in table:
+        raise InputError(f"column {model!r} not found (--model; --model none fits one curve per method)")
     labels = {c: label(c) for c in (args.pool, args.y, args.size)} if Path(args.source).is_dir() else {}
     study = Study.of(table, args.pool, args.y, by=args.by, model=model, labels=labels, options=options)
     result = n_star(study, refs)

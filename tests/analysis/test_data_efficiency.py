@@ -105,6 +105,8 @@ def test_command_line_on_a_csv_and_its_errors(tmp_path, capsys):
     assert {row["level"] for row in out["reach"]} >= {"clip", "fastclip"}
     assert main(base) == 0
     assert "slope of log n* on log m" in capsys.readouterr().out
+    assert main([*base[:5], *base[7:]]) == 2  # a CSV without the default model column
+    assert "--model none fits one curve per method" in capsys.readouterr().err
     assert main([*base, "--pool", "pool_size"]) == 2
     assert "column 'pool_size' not found" in capsys.readouterr().err
     assert main([*base, "--reference-error", "own_error"]) == 2
