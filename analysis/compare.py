@@ -4,7 +4,8 @@ What a "scales better" claim needs (notes §3.3): the exponent difference with i
 multiplier k(E*) = C_baseline(E*) / C_treatment(E*) as a curve, because it is constant only when the
 exponents are equal, with extrapolated targets marked; the same ratio in samples seen (data efficiency); the
 per-configuration paired error ratio, which needs no fitted form; and held-out checks (largest-compute
-configurations, and leave-one-architecture-out) that the laws predict what they were not fitted to.
+configurations, and leave-one-architecture-out) that the laws predict what they were not fitted to. For
+Chinchilla's L(N, D) it adds the paired differences of its model and data exponents (alpha, beta).
 
 Every function takes the `Study` (table, column roles, `FitOptions`), so the hold-out checks fit exactly as the
 main comparison does.
