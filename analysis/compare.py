@@ -262,7 +262,7 @@ class Comparison:
             "draws": self.bootstrap.draws,
             "laws": law_rows(self.bootstrap.fits, "level"),
             "exponent": self.exponent,
-            "input_exponents": self.input_exponents,
+            **({"input_exponents": self.input_exponents} if self.input_exponents else {}),  # Chinchilla only
             "multiplier": records(self.multiplier),
             "paired_ratio": self.paired_ratio,
             "data_efficiency": records(self.data_efficiency),
