@@ -17,7 +17,7 @@ from typing import Any
 from analysis import cli
 from analysis.bootstrap import bootstrap_laws, law_rows
 from analysis.compare import extrapolation_check, holdout_accuracy
-from analysis.data import InputError, read_table
+from analysis.data import InputError
 from analysis.estimate import Fit, fit_arrays
 from analysis.report import checklist_markdown, extrapolation_sentence, fitting_checklist
 from analysis.study import Study
@@ -48,7 +48,7 @@ def fit_groups(study: Study, **engine: Any) -> Mapping[Hashable, Fit]:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = cli.Parser(prog="python -m analysis.fit", description="Fit a scaling law to columns of a CSV.")
-    cli.add_data_arguments(parser, x_required=False)
+    cli.add_data_arguments(parser)
     cli.add_fit_arguments(parser, default_draws=0)
     parser.add_argument("--group", help="fit separately per value of this column")
     parser.add_argument(
@@ -59,7 +59,7 @@ def _main(argv: Sequence[str] | None) -> int:
     draws = args.bootstrap
     # groups are fitted independently: each resamples its own configurations
     options = cli.fit_options(args, draws=max(draws, 1), paired=False)
-    table, x = cli.compute_column(read_table(args.csv), args.x, options)
+    table, x = cli.read_data(args, options)
     study = Study.of(table, x, args.y, by=args.group, options=options)
     if draws > 0:
         fits = bootstrap_laws(study).fits
@@ -104,7 +104,7 @@ def fit_checklist(study: Study, rows: list, draws: int, holdout: int, *, derived
         if n
         else "not an input of the law (a law of compute)",
         "d": f"column `{d}`" if d else "not an input of the law (a law of compute)",
-        "c": "C = 6·N·D (`compute (6ND)`, not in the CSV)" if derived_x else f"column `{study.x}`",
+        "c": "C = 6·N·D (`6ND`, not in the CSV)" if derived_x else f"column `{study.x}`",
         "schedule": "not recorded in a CSV: state it with the numbers",
         "checkpoints": "every row of the CSV is a candidate point (the table decides which checkpoints are rows)",
     }

@@ -225,7 +225,7 @@ def test_chinchilla_cli_needs_no_x_and_fits_every_point(tmp_path, capsys):
     (row,) = json.loads(capsys.readouterr().out)["fits"]
     report = row["report"]
     assert (report["points_used"], report["points_total"], report["selection"]) == (240, 240, "all")
-    assert report["columns"]["x"] == "compute (6ND)"
+    assert report["columns"]["x"] == "6ND"
     assert row["params"]["alpha"]["value"] == pytest.approx(BESIROGLU["alpha"], abs=0.02)
     assert main([*args, "--frontier", "running-min"]) == 0  # a frontier on compute stays available, if asked
     assert json.loads(capsys.readouterr().out)["fits"][0]["report"]["points_used"] < 240
