@@ -4,8 +4,9 @@ intervals, method comparisons, plots and figure sets, over any pandas DataFrame 
 Every step takes one `Study` (a tidy table whose y is an error, its column roles, and one `FitOptions`):
 `study` → `select` (which runs) → `estimate` (OLS / Huber-LSE multi-start on arrays) / `fit` (a study's
 laws) → `bootstrap` (configuration resampling) → `compare` (Δexponent, k(E*), paired ratio, hold-out
-checks) → `plots` / `figure_sets` → `report`. `records` turns a sweep's records into a study, `sweep_study`
-runs it, `paper` reproduces the paper. Command lines: `python -m analysis.fit|compare|plot_csv|figures`
+checks) → `plots` / `figure_sets` → `report`; `data_efficiency` reads the data axis (n*(m)). `records` turns
+a sweep's records into a study, `sweep_study` runs it, `paper` reproduces the paper. Command lines:
+`python -m analysis.fit|compare|data_efficiency|plot_csv|figures`
 (see analysis/README.md).
 
 Names below are imported on first use, so `import analysis` stays cheap (no matplotlib until a plot is asked
@@ -55,13 +56,17 @@ _EXPORTS = {
         "leave_one_group_out",
         "multiplier",
         "paired_ratio",
+        "parameter_difference",
     ),
+    "data_efficiency": ("NStar", "References", "n_star", "reach"),
     "plots": (
         "bootstrap_plot",
+        "isodata_plot",
         "isoflop_plot",
         "isoflop_points",
         "learning_curves_plot",
         "multiplier_plot",
+        "n_star_plot",
         "residual_plot",
         "save_figure",
         "scaling_plot",
@@ -69,7 +74,7 @@ _EXPORTS = {
     ),
     "figure_sets": ("standard_figures", "study_figures", "write_figures"),
     "paper": ("paper_figures", "paper_study", "selection_sensitivity"),
-    "records": ("load_records", "nonfinite_runs", "prepare_study", "reference_table"),
+    "records": ("data_axis_table", "load_records", "nonfinite_runs", "prepare_study", "reference_table"),
     "report": ("markdown_table", "study_markdown", "study_verdict"),
     "sweep_study": ("sweep_study",),
 }

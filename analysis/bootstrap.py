@@ -188,11 +188,11 @@ def bootstrap_laws(study: Study) -> Bootstrap:
             units.x[level][present],
             units.y[level][present],
             inputs=inputs,
-            frontier=options.frontier,
+            frontier=options.rule,
             columns=study.columns(),
         )
         y_draw = _draw_y(units, level, idx, rng, options.seeds)
-        fits[name] = BootstrapFit(full, _draw_fits(law, options.frontier, units, level, y_draw, idx, full), options.ci)
+        fits[name] = BootstrapFit(full, _draw_fits(law, options.rule, units, level, y_draw, idx, full), options.ci)
     return Bootstrap(fits, units, options.paired)
 
 

@@ -15,10 +15,12 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from analysis.data import Y_TRANSFORMS, InputError
+from analysis.data import Y_TRANSFORMS, InputError, read_table, require_columns, require_positive
 from analysis.laws import LAWS, get_law
 from analysis.select import get_rule
 from analysis.study import FitOptions
+
+COMPUTE_6ND = "6ND"  # Chinchilla's compute axis when no --x is given: C = 6·N·D, as its k(E*) uses
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,9 +45,9 @@ def _checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """The CSV and column options every command shares."""
+    """The CSV and column options every command shares (`--x` may be left out for a law of N and D: see `read_data`)."""
     parser.add_argument("csv", help="input table (any CSV)")
-    parser.add_argument("--x", required=True, help="compute column (log axis)")
+    parser.add_argument("--x", help=f"compute column (log axis); Chinchilla's default is {COMPUTE_6ND} = 6·N·D")
     parser.add_argument("--y", required=True, help="error column (log axis); see --y-transform")
     parser.add_argument(
         "--y-transform",
@@ -75,9 +77,9 @@ def add_fit_arguments(
         parser.add_argument("--d", help="data-size column (chinchilla)")
     parser.add_argument(
         "--frontier",
-        default=defaults.frontier,
         type=_checked(get_rule),
-        help="point selection: all, running-min, bins:K (Cherti), pareto-bin[:K] (Nezhurina)",
+        help="point selection: all, running-min, bins:K (Cherti), pareto-bin[:K] (Nezhurina); default: "
+        "running-min for laws of compute, all for chinchilla",
     )
     parser.add_argument("--ci", type=float, default=defaults.ci, help="interval level")
 
@@ -100,6 +102,20 @@ def fit_options(args: argparse.Namespace, **changes: Any) -> FitOptions:
     }
     given = {key: getattr(args, name) for key, name in names.items() if getattr(args, name, None) is not None}
     return FitOptions.of(given, **changes)
+
+
+def read_data(args: argparse.Namespace, options: FitOptions) -> tuple[pd.DataFrame, str]:
+    """The CSV and its compute column: `--x`, or for a law of (N, D) without one, a column `6ND` = 6·N·D
+    (the compute axis Chinchilla's k(E*) and point selection use)."""
+    table = read_table(args.csv)
+    if args.x is not None:
+        return table, args.x
+    if not options.inputs:
+        raise InputError(f"--x (the compute column) is required for law {options.law!r}")
+    require_columns(table, options.inputs)
+    require_positive(table, options.inputs)
+    n, d = (table[c].astype(float) for c in options.inputs)
+    return table.assign(**{COMPUTE_6ND: 6.0 * n * d}), COMPUTE_6ND
 
 
 def run(main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequence[str] | None) -> int:

@@ -4,7 +4,8 @@ What a "scales better" claim needs (notes §3.3): the exponent difference with i
 multiplier k(E*) = C_baseline(E*) / C_treatment(E*) as a curve, because it is constant only when the
 exponents are equal, with extrapolated targets marked; the same ratio in samples seen (data efficiency); the
 per-configuration paired error ratio, which needs no fitted form; and held-out checks (largest-compute
-configurations, and leave-one-architecture-out) that the laws predict what they were not fitted to.
+configurations, and leave-one-architecture-out) that the laws predict what they were not fitted to. For
+Chinchilla's L(N, D) it adds the paired differences of its model and data exponents (alpha, beta).
 
 Every function takes the `Study` (table, column roles, `FitOptions`), so the hold-out checks fit exactly as the
 main comparison does.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,29 +26,42 @@ import pandas as pd
 
 from analysis import cli
 from analysis.bootstrap import Bootstrap, BootstrapFit, bootstrap_laws, law_rows, percentile_interval
-from analysis.data import InputError, read_table, require_values
+from analysis.data import InputError, require_values
 from analysis.select import get_rule
 from analysis.study import DRAWS, Study
+
+
+def paired_difference(baseline: float, treatment: float, draws: np.ndarray, ci: float) -> dict[str, float]:
+    """treatment − baseline of a quantity, with the percentile interval of its paired draws."""
+    draws = draws[np.isfinite(draws)]
+    lo, hi = percentile_interval(draws, ci) if draws.size else (np.nan, np.nan)
+    return {
+        "baseline": float(baseline),
+        "treatment": float(treatment),
+        "delta": float(treatment - baseline),
+        "lo": float(lo),
+        "hi": float(hi),
+        "p_negative": float(np.mean(draws < 0)) if draws.size else np.nan,
+    }
 
 
 def exponent_difference(bs: Bootstrap, baseline: Hashable, treatment: Hashable) -> dict[str, float]:
     """Δ = exponent(treatment) − exponent(baseline); negative means the treatment improves faster."""
     a, b = bs.fits[baseline], bs.fits[treatment]
     law = a.fit.law.law
-    draws = b.exponent() - a.exponent()
-    draws = draws[np.isfinite(draws)]
-    lo, hi = percentile_interval(draws, a.ci)
-    return {
-        "baseline": float(law.exponent(a.fit.params)),
-        "treatment": float(law.exponent(b.fit.params)),
-        "delta": float(law.exponent(b.fit.params) - law.exponent(a.fit.params)),
-        "lo": float(lo),
-        "hi": float(hi),
-        "p_negative": float(np.mean(draws < 0)),
-    }
+    full = (float(law.exponent(fit.fit.params)) for fit in (a, b))
+    return paired_difference(*full, b.exponent() - a.exponent(), a.ci)
 
 
-def _inside(fit: BootstrapFit, c: np.ndarray) -> np.ndarray:
+def parameter_difference(bs: Bootstrap, baseline: Hashable, treatment: Hashable, name: str) -> dict[str, float]:
+    """Δ = treatment − baseline of one law parameter, e.g. Chinchilla's data exponent beta (positive: the
+    treatment's error falls faster with data). Paired draws give the difference draw by draw."""
+    a, b = bs.fits[baseline], bs.fits[treatment]
+    draws = b.draws[name].to_numpy(float) - a.draws[name].to_numpy(float)
+    return paired_difference(a.fit.params[name], b.fit.params[name], draws, a.ci)
+
+
+def inside_fitted_range(fit: BootstrapFit, c: np.ndarray) -> np.ndarray:
     """Whether compute values lie within the x range of the points the law was fitted to."""
     xs = fit.fit.selection.x
     return (c >= xs.min() * (1 - 1e-9)) & (c <= xs.max() * (1 + 1e-9))
@@ -71,7 +85,7 @@ def multiplier(bs: Bootstrap, baseline: Hashable, treatment: Hashable, targets: 
             "lo": lo,
             "hi": hi,
             "p_above_1": np.nanmean(np.where(np.isfinite(draws), draws > 1, np.nan), axis=0),
-            "extrapolated": ~(_inside(a, c_a) & _inside(b, c_b)),
+            "extrapolated": ~(inside_fitted_range(a, c_a) & inside_fitted_range(b, c_b)),
         }
     )
 
@@ -145,7 +159,7 @@ def holdout_accuracy(points: pd.DataFrame) -> pd.DataFrame:
 def _frontier_rows(study: Study) -> pd.Index:
     """Index labels of the rows the selection rule keeps."""
     frame = study.data
-    rule = get_rule(study.options.frontier)
+    rule = get_rule(study.options.rule)
     chosen = rule.select(frame[study.x].to_numpy(float), frame[study.y].to_numpy(float))
     return frame.index[chosen.index]
 
@@ -230,6 +244,7 @@ class Comparison:
     data_efficiency: pd.DataFrame | None = None
     extrapolation: Holdout | None = None
     leave_one_out: pd.DataFrame | None = None
+    input_exponents: dict[str, dict[str, float]] = field(default_factory=dict)  # Chinchilla: alpha, beta
 
     def summary(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
@@ -247,6 +262,7 @@ class Comparison:
             "draws": self.bootstrap.draws,
             "laws": law_rows(self.bootstrap.fits, "level"),
             "exponent": self.exponent,
+            **({"input_exponents": self.input_exponents} if self.input_exponents else {}),  # Chinchilla only
             "multiplier": records(self.multiplier),
             "paired_ratio": self.paired_ratio,
             "data_efficiency": records(self.data_efficiency),
@@ -302,6 +318,9 @@ def compare_methods(
         data_efficiency=efficiency,
         extrapolation=extrapolation_check(study, holdout) if holdout > 0 else None,
         leave_one_out=leave_one_group_out(study) if study.group else None,
+        input_exponents={
+            name: parameter_difference(bs, baseline, treatment, name) for name in study.options.law_spec.input_exponents
+        },
     )
 
 
@@ -330,6 +349,11 @@ def _print_report(summary: dict[str, Any]) -> None:
         f"\nexponent difference (treatment - baseline): {e['delta']:.4g} [{e['lo']:.4g}, {e['hi']:.4g}], "
         f"P(<0) = {e['p_negative']:.3f}"
     )
+    for name, d in summary.get("input_exponents", {}).items():
+        print(
+            f"{name} difference (treatment - baseline): {d['delta']:.4g} [{d['lo']:.4g}, {d['hi']:.4g}] "
+            f"({d['baseline']:.4g} -> {d['treatment']:.4g}), P(<0) = {d['p_negative']:.3f}"
+        )
     print("\ncompute multiplier k(E*) = C_baseline / C_treatment:")
     print(pd.DataFrame(summary["multiplier"]).to_string(**fmt))
     if summary["data_efficiency"]:
@@ -365,15 +389,9 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--seed-col", default="seed", help="seed column (if the table has one)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
-    study = Study.of(
-        read_table(args.csv),
-        args.x,
-        args.y,
-        by=args.by,
-        samples=args.samples,
-        group=args.group,
-        options=cli.fit_options(args),
-    )
+    options = cli.fit_options(args)
+    table, x = cli.read_data(args, options)
+    study = Study.of(table, x, args.y, by=args.by, samples=args.samples, group=args.group, options=options)
     comparison = compare_methods(
         study,
         baseline=args.baseline,

@@ -32,6 +32,9 @@ class Law(ABC):
     formula: str
     params: tuple[str, ...]
     inputs: tuple[str, ...] = ("x",)
+    # Exponents of the law's own inputs, compared one by one between methods (Chinchilla: alpha of N, beta
+    # of D); a law of compute alone has only `exponent`.
+    input_exponents: tuple[str, ...] = ()
 
     @abstractmethod
     def predict(self, p: Params, *inputs: np.ndarray) -> np.ndarray:
@@ -195,6 +198,7 @@ class ChinchillaLaw(RobustLaw):
     formula: str = "L = E + A/N^alpha + B/D^beta"
     params: tuple[str, ...] = ("E", "A", "B", "alpha", "beta")
     inputs: tuple[str, ...] = ("n", "d")
+    input_exponents: tuple[str, ...] = ("alpha", "beta")
     grid_exponents: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
     grid_log_e: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
     grid_log_coef: tuple[float, ...] = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)

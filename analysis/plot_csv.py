@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from analysis import cli, plots
 from analysis.bootstrap import bootstrap_laws
 from analysis.compare import compare_methods, extrapolation_check, parse_targets
-from analysis.data import InputError, read_table
+from analysis.data import InputError
 from analysis.study import Study
 
 KINDS = ("scaling", "residuals", "multiplier", "bootstrap", "isoflop", "learning")
@@ -86,7 +86,9 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--targets", help="target errors, e.g. 0.35,0.30 (multiplier, bootstrap)")
     args = parser.parse_args(argv)
     roles = {"by": args.by, "marker": args.marker, "size": args.size, "model": args.model, "samples": args.samples}
-    study = Study.of(read_table(args.csv), args.x, args.y, options=cli.fit_options(args), **roles)
+    options = cli.fit_options(args)
+    table, x = cli.read_data(args, options)
+    study = Study.of(table, x, args.y, options=options, **roles)
     for path in plots.save_figure(_figure(study, args), args.out):
         print(path)
     return 0

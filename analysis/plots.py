@@ -334,6 +334,64 @@ def isoflop_plot(points: pd.DataFrame, *, size_label: str = "model size", comput
     return fig
 
 
+def isodata_plot(
+    df: pd.DataFrame, size: str, y: str, *, pool: str, by: str | None = None, labels: Mapping[str, str] | None = None
+) -> Figure:
+    """Error vs model size at fixed unique pool, one line per level (seed mean; each seed a dot), one panel
+    per pool: what a bigger model buys at a given amount of data, and whether the methods' order holds."""
+    pools = sorted(pd.unique(df[pool]))
+    fig, axes = _figure(ncols=len(pools), width=3.6)
+    colors = _palette(_levels(df, by))
+    for ax, value in zip(axes, pools, strict=True):
+        part = df[df[pool] == value]
+        for level, rows in part.groupby(by, sort=False) if by else [(None, part)]:
+            mean = rows.groupby(size)[y].mean()
+            ax.plot(mean.index, mean.to_numpy(), "o-", color=colors[level], lw=1.5, label=str(level))
+            ax.scatter(rows[size], rows[y], s=10, color=colors[level], alpha=0.5)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _plain_log_ticks(ax.yaxis)
+        cap_error_axis(ax)
+        ax.set_xlabel(label_of(size, labels))
+        ax.set_ylabel(error_label(y, labels))
+        ax.set_title(f"{label_of(pool, labels)} = {value:g}", fontsize=9)
+    if by:
+        axes[0].legend(fontsize=7)
+    return fig
+
+
+def n_star_plot(table: pd.DataFrame, slopes: pd.DataFrame, *, pool_label: str = "pool") -> Figure:
+    """n*(m) against the reference's pool m (`analysis.data_efficiency.n_star`), one panel per model: each
+    method's n* with its interval (hollow where extrapolated), its fitted slope, and n = m for scale."""
+    models = list(pd.unique(table["model"]))
+    fig, axes = _figure(ncols=len(models), width=4.8)
+    colors = _palette(list(pd.unique(table["method"])))
+    for ax, model in zip(axes, models, strict=True):
+        for method, rows in table[table["model"].eq(model) | table["model"].isna()].groupby("method", sort=False):
+            row = slopes[slopes["model"].eq(model) | slopes["model"].isna()].set_index("method").loc[method]
+            ok = rows[np.isfinite(rows["n_star"].astype(float))]
+            face = [("white" if e else colors[method]) for e in ok["extrapolated"]]
+            errors = [ok["n_star"] - ok["lo"], ok["hi"] - ok["n_star"]]
+            ax.errorbar(ok["m"], ok["n_star"], yerr=errors, fmt="none", color=colors[method], lw=1)
+            ax.scatter(ok["m"], ok["n_star"], color=colors[method], facecolors=face, zorder=3)
+            if np.isfinite(row["slope"]):
+                log_m, log_n = np.log(ok["m"].astype(float)), np.log(ok["n_star"].astype(float))
+                fit = np.exp(log_n.mean() + row["slope"] * (log_m - log_m.mean()))
+                text = f"{method}: slope {row['slope']:.2f} [{row['lo']:.2f}, {row['hi']:.2f}]"
+                ax.plot(ok["m"], fit, color=colors[method], lw=1.5, label=text)
+        m = np.geomspace(table["m"].min(), table["m"].max(), 2)
+        ax.plot(m, m, color="grey", ls=":", lw=1, label="n = m")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _plain_log_ticks(ax.xaxis)
+        _plain_log_ticks(ax.yaxis)
+        ax.set_xlabel(f"reference's {pool_label} m")
+        ax.set_ylabel(f"{pool_label} n* to match the reference")
+        ax.set_title(f"n*(m){'' if model is None else f': {model}'}", fontsize=9)
+        ax.legend(fontsize=7)
+    return fig
+
+
 def learning_curves_plot(
     df: pd.DataFrame,
     samples: str,

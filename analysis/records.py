@@ -41,6 +41,8 @@ LABELS = {
     "samples_seen": "samples seen",
     "model.params_nonembedding": "non-embedding parameters",
     "model.params_total": "parameters",
+    "data.pool_size": "unique pool (image-text pairs)",
+    "reference.data.pool_size": "reference's unique pool (image-text pairs)",
     "val_loss": "validation loss",
 }
 
@@ -228,6 +230,28 @@ def prepare_study(
         )
     references = references.reset_index(drop=True)
     return StudyData(runs, grid, references, by, baseline, treatment, config, final_only, source, dropped)
+
+
+REFERENCE_COLUMNS = ("data.pool_size", "samples_seen", "model.params_nonembedding")
+
+
+def data_axis_table(records: pd.DataFrame) -> pd.DataFrame:
+    """The final evaluation of each finished grid run with what the data axis needs: its unique pool
+    `data.pool_size`, `samples_seen`, `model.params_nonembedding`, and for a run steered by an in-sweep
+    reference that reference's training pool, samples, size and own metrics as `reference.<column>` (read from
+    the reference run's final evaluation: the same evaluation set as the targets'). A reference from a
+    checkpoint file or pretrained weights has no run in the sweep: its columns stay empty. In-sweep reference
+    runs are set aside (`split_reference_runs`) and runs with a non-finite metric dropped, as for a study."""
+    require_columns(records, ["run_id", "final", *REFERENCE_COLUMNS[:2]])
+    grid, _ = split_reference_runs(records)
+    grid = grid[~grid["run_id"].astype(str).isin(nonfinite_runs(grid))]
+    runs = grid[grid["final"].astype(bool)].reset_index(drop=True)
+    finals = records[records["final"].astype(bool)].drop_duplicates("run_id").set_index("run_id")
+    metrics = [c for c in finals.columns if c == "val_loss" or str(c).startswith(METRIC_PREFIXES)]
+    own = finals[[c for c in (*REFERENCE_COLUMNS, *metrics) if c in finals]].add_prefix("reference.")
+    if "reference.run_id" not in runs:
+        return runs.reindex(columns=[*runs.columns, *own.columns])
+    return runs.join(own, on="reference.run_id")
 
 
 def reference_table(path: str | Path) -> pd.DataFrame:

@@ -161,11 +161,12 @@ def study_verdict(summary: Mapping[str, Any]) -> list[str]:
     else:
         lines.append(f"The exponent difference Δb = {delta} is not resolved with {n} paired configurations.")
     lines.append(_ratio_sentence(summary["paired_ratio"], b, t))
-    lines.append(_extrapolation_sentence(summary.get("extrapolation")))
+    lines.append(extrapolation_sentence(summary.get("extrapolation")))
     return lines
 
 
-def _extrapolation_sentence(check: Mapping[str, Any] | None) -> str:
+def extrapolation_sentence(check: Mapping[str, Any] | None) -> str:
+    """The leave-largest-out check of a summary in one sentence."""
     if not check:
         return "No extrapolation check: too few configurations to hold the largest out."
     acc = check["accuracy"]
@@ -228,6 +229,57 @@ def study_markdown(summary: Mapping[str, Any]) -> str:
             )
         out.append("")
     out += ["## Rule used\n", *[f"- {line}" for line in _rule_lines(summary)], ""]
+    if summary.get("checklist"):
+        out.append(checklist_markdown(summary["checklist"]))
     if summary.get("figures"):
         out.append("Figures: " + ", ".join(f"`{files[0]}`" for files in summary["figures"].values()) + "\n")
     return "\n".join(out)
+
+
+def fitting_checklist(
+    laws: Sequence[Mapping[str, Any]], facts: Mapping[str, str], uncertainty: str, extrapolation: str
+) -> dict[str, str]:
+    """The (Mis)Fitting reporting checklist (Li et al. 2025, arXiv:2502.18969) of a set of fits: law form,
+    what N, D and C count and the learning-rate schedule (`facts`, which the table cannot tell), which points
+    (selection per fit and `facts['checkpoints']`), objective, optimiser and starts, uncertainty method, and
+    the leave-largest-out extrapolation check, each in words."""
+    reports = [(str(law.get("level", law.get("group", ""))), law["report"]) for law in laws]
+
+    def each(text: Any) -> str:
+        values = {name: text(r) for name, r in reports}
+        if len(set(values.values())) == 1:
+            return next(iter(values.values()))
+        return "; ".join(f"{name}: {v}" for name, v in values.items())
+
+    return {
+        "law form": each(lambda r: r["form"]),
+        "N (parameters)": facts["n"],
+        "D (data)": facts["d"],
+        "C (compute)": facts["c"],
+        "learning-rate schedule": facts["schedule"],
+        "points": each(lambda r: f"`{r['selection']}`")
+        + " — "
+        + ", ".join(f"{n or 'all'} {r['points_used']}/{r['points_total']}" for n, r in reports)
+        + f"; {facts['checkpoints']}",
+        "objective": each(lambda r: r["loss"]),
+        "optimiser and starts": each(lambda r: f"{r['optimizer']}; {r['starts']} start(s); converged {r['converged']}"),
+        "uncertainty": uncertainty,
+        "extrapolation check": extrapolation,
+    }
+
+
+def checklist_markdown(checklist: Mapping[str, str]) -> str:
+    """The checklist as a markdown section."""
+    rows = pd.DataFrame({"item": list(checklist), "this fit": list(checklist.values())})
+    return "## (Mis)Fitting checklist (Li et al. 2025)\n\n" + markdown_table(rows)
+
+
+def bootstrap_words(summary: Mapping[str, Any], config: Sequence[str]) -> str:
+    """The uncertainty method of a comparison summary, in words."""
+    ci = summary["laws"][0].get("bootstrap", {}).get("ci", 0.95)
+    keys = ", ".join(f"`{c}`" for c in config)
+    paired = "paired (methods draw the same configurations) " if summary["paired"] else ""
+    return (
+        f"{summary['draws']} {paired}bootstrap draws over configurations ({keys}), point selection and fit "
+        f"redone in every draw; {ci:.0%} percentile intervals"
+    )

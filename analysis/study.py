@@ -28,7 +28,9 @@ SEED_MODES = ("average", "resample")
 class FitOptions:
     """How every law of a study is selected, fitted and bootstrapped (validated on creation).
 
-    `law` (with Chinchilla's `n`, `d` columns), `frontier` (point selection rule), `draws` bootstrap draws with
+    `law` (with Chinchilla's `n`, `d` columns), `frontier` (point selection rule; None is the law's own:
+    `running-min` on compute for laws of compute, `all` for Chinchilla's L(N, D), where a 1-D frontier on
+    compute would drop most of a grid of (N, D) points), `draws` bootstrap draws with
     random `seed`, interval level `ci`; `paired` draws configuration keys jointly across methods; `seeds`
     averages seeds per configuration or resamples them; `seed_col` names the seed column and `config` the
     configuration key (default: every column but y, seed and the method column); `y_transform` maps y to an
@@ -38,7 +40,7 @@ class FitOptions:
     law: str = "power"
     n: str | None = None
     d: str | None = None
-    frontier: str = "running-min"
+    frontier: str | None = None
     draws: int = DRAWS
     seed: int = 0
     ci: float = 0.95
@@ -51,7 +53,7 @@ class FitOptions:
     def __post_init__(self) -> None:
         for check in (get_law, get_rule):
             try:
-                check(self.law if check is get_law else self.frontier)
+                check(self.law if check is get_law else self.rule)
             except ValueError as exc:
                 raise InputError(str(exc)) from None
         if self.seeds not in SEED_MODES:
@@ -82,6 +84,11 @@ class FitOptions:
     @property
     def law_spec(self) -> Law:
         return get_law(self.law)
+
+    @property
+    def rule(self) -> str:
+        """The point-selection rule in force: `frontier`, or the law's own when it is None."""
+        return self.frontier or ("running-min" if self.law_spec.inputs == ("x",) else "all")
 
     @property
     def inputs(self) -> list[str]:

@@ -35,7 +35,14 @@ from analysis.records import (
     prepare_study,
     reference_table,
 )
-from analysis.report import study_markdown, study_verdict, write_json
+from analysis.report import (
+    bootstrap_words,
+    extrapolation_sentence,
+    fitting_checklist,
+    study_markdown,
+    study_verdict,
+    write_json,
+)
 from analysis.study import FitOptions, Study
 
 
@@ -123,6 +130,41 @@ def _reference_summary(source: str | Path, data: StudyData, y: str) -> list[dict
     ]
 
 
+def _schedule(runs: pd.DataFrame, by: str) -> str:
+    """The learning-rate schedules of the runs per method, from their `optim.*` spec columns."""
+    cols = [c for c in ("optim.schedule", "optim.lr", "optim.warmup", "optim.cooldown") if c in runs]
+    if not cols:
+        return "not in the records"
+    words = {}
+    for level, part in runs.groupby(by, sort=False):
+        combos = part[cols].drop_duplicates().to_dict(orient="records")
+        for c in combos:  # a cooldown is a setting of the constant-then-cooldown schedule only
+            if c.get("optim.schedule") != "const-cooldown":
+                c.pop("optim.cooldown", None)
+        words[str(level)] = " / ".join(
+            ", ".join(f"{k.removeprefix('optim.')} {v}" for k, v in c.items() if pd.notna(v)) for c in combos
+        )
+    text = "; ".join(f"{k}: {v}" for k, v in words.items()) if len(set(words.values())) > 1 else words.popitem()[1]
+    return f"{text} (warm-up and cooldown as fractions of each run's own steps: every budget is its own run)"
+
+
+def _checklist(summary: dict[str, Any], study: Study, data: StudyData) -> dict[str, str]:
+    """The (Mis)Fitting checklist of a sweep study (report.fitting_checklist) with what the records tell."""
+    size = study.size
+    facts = {
+        "n": "not an input of the law (a law of compute); model size on the isoFLOP figure: "
+        + (f"`{size}` ({label(size)})" if size else "not in the records"),
+        "d": "samples seen by the target model (`samples_seen`; passes over a smaller pool count again)",
+        "c": f"`{study.x}`: {COMPUTE_CONVENTIONS.get(study.x, study.x)}; {COMPUTE_NOTE}",
+        "schedule": _schedule(data.runs, data.by),
+        "checkpoints": "the final evaluation of each run"
+        if data.final_only
+        else "every evaluation of each run (--all-evals)",
+    }
+    uncertainty = bootstrap_words(summary, data.config) + ", seeds averaged per configuration"
+    return fitting_checklist(summary["laws"], facts, uncertainty, extrapolation_sentence(summary.get("extrapolation")))
+
+
 def records_study(data: StudyData, x: str, y: str, options: FitOptions) -> Study:
     """The study of a sweep's runs: marker = model (legend by size), marker area = samples seen, isoFLOP over
     non-embedding parameters, the configuration key the records gave, columns named in words."""
@@ -189,6 +231,7 @@ def sweep_study(
     if out is not None:
         summary["figures"] = write_figures(figures, out)
     summary["verdict"] = study_verdict(summary)
+    summary["checklist"] = _checklist(summary, study, data)
     markdown = study_markdown(summary)
     if out is not None:
         write_json(Path(out) / "summary.json", summary)

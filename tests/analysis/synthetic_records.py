@@ -180,3 +180,51 @@ def write_sweep(
         failed = _spec("drrho", models[-1], 2 * SAMPLES[-1], 0, ref_spec)
         _write(root, _record(failed, _evals(failed, LAWS["drrho"], 1.0, ref_compute)[:2], ref_info, "failed"))
     return SyntheticSweep(root, dict(LAWS), ref_spec.run.run_id if ref_spec else None, runs)
+
+
+POOL_SWEEP = {
+    "pools": (2_000, 4_000, 8_000, 16_000, 32_000),  # the targets' unique pools n
+    "references": (4_000, 16_000, 64_000),  # the references' pools m (CLIP, data seed 1)
+    "clip": (2.0, -0.3),  # E = a·n^b for CLIP targets and the references alike: CLIP's n*(m) = m
+    "drrho": (-0.4, 30.0),  # steered by the reference of pool m: E = E_ref·(n / (30·√m))^-0.4, n* = 30·√m
+}
+
+
+def write_pool_sweep(root: str | Path, *, models: tuple[str, ...] = (REFERENCE_MODEL,)) -> Path:
+    """A data-axis sweep as records: CLIP references (of the first model) on pools m, CLIP targets and DRRho
+    targets (one per reference) on pools n, errors exactly on the laws of POOL_SWEEP (no noise) at the first
+    model, so n*(m) is known there; each further model's targets err 10% less than the previous one's."""
+    root = Path(root)
+    (a, b), (b_drrho, c_drrho) = POOL_SWEEP["clip"], POOL_SWEEP["drrho"]
+
+    def spec(
+        method: str, pool: int, data_seed: int = 0, reference: ReferenceSpec | None = None, model: str = models[0]
+    ) -> RunSpec:
+        return RunSpec(
+            method=method,
+            model=model,
+            data={"pool_size": pool, "seed": data_seed},
+            samples_seen=SAMPLES[0],
+            batch_size=BATCH,
+            eval={"points": 1},
+            reference=reference,
+        )
+
+    def write(run: RunSpec, error: float, info: ReferenceInfo | None) -> None:
+        ev = {"step": run.steps, "samples_seen": SAMPLES[0], "compute_target": 1e12, "compute_reference": 0.0}
+        ev["wall_s"] = 1.0
+        _write(root, _record(run, [{**ev, **_metrics(error)}], info))
+
+    refs = []
+    for m in POOL_SWEEP["references"]:
+        ref = spec("clip", m, data_seed=1)
+        write(ref, a * m**b, None)
+        info = ReferenceInfo(name=f"run:{ref.run_id} ({models[0]})", run_id=ref.run_id, arch=models[0], mode="cache")
+        refs.append((m, a * m**b, ReferenceSpec(run=ref), info))
+    for i, model in enumerate(models):
+        for n in POOL_SWEEP["pools"]:
+            write(spec("clip", n, model=model), 0.9**i * a * n**b, None)
+            for m, e_ref, ref, info in refs:
+                error = 0.9**i * e_ref * (n / (c_drrho * m**0.5)) ** b_drrho
+                write(spec("drrho", n, reference=ref, model=model), error, info)
+    return root

@@ -3,11 +3,13 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.bootstrap import bootstrap_laws
 from analysis.compare import compare_methods, extrapolation_check, main, multiplier
 from analysis.data import InputError
+from analysis.laws import get_law
 
 from .common import PAPER_ARGS, paper_study, study, two_method_grid
 
@@ -119,3 +121,48 @@ def test_cli_json_and_errors(capsys):
     assert "--targets" in capsys.readouterr().err
     assert main([*base[:-1], "arch"]) == 2
     assert "has 3 values" in capsys.readouterr().err
+
+
+CHINCHILLA_TRUTH = {  # two methods on one (N, D) grid, alike but for the data exponent beta
+    "base": {"E": 0.2, "A": 30.0, "alpha": 0.35, "B": 5.0, "beta": 0.30},
+    "treat": {"E": 0.2, "A": 30.0, "alpha": 0.35, "B": 50.0, "beta": 0.55},
+}
+
+
+def chinchilla_grid(noise: float = 0.005, seed: int = 0) -> pd.DataFrame:
+    """5 model sizes × 5 data sizes per method, errors on L(N, D) with lognormal noise."""
+    rng = np.random.default_rng(seed)
+    n, d = (g.ravel() for g in np.meshgrid(np.geomspace(1e5, 1e7, 5), np.geomspace(1e4, 1e6, 5)))
+    law = get_law("chinchilla")
+    parts = [
+        pd.DataFrame({"method": m, "params": n, "pool": d, "error": law.predict(p, n, d)})
+        for m, p in CHINCHILLA_TRUTH.items()
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    return table.assign(error=table["error"] * np.exp(rng.normal(0.0, noise, len(table))))
+
+
+def test_chinchilla_compare_cli_recovers_the_exponents_and_the_data_exponent_difference(tmp_path, capsys):
+    csv = tmp_path / "grid.csv"
+    chinchilla_grid().to_csv(csv, index=False)
+    base = [str(csv), "--y", "error", "--by", "method", "--law", "chinchilla", "--n", "params", "--d", "pool"]
+    assert main([*base, "--bootstrap", "200", "--holdout", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for row in out["laws"]:
+        truth = CHINCHILLA_TRUTH[row["level"]]
+        assert row["report"]["selection"] == "all"  # every run of the grid, not a compute frontier
+        assert row["report"]["columns"]["x"] == "6ND"
+        for name in ("alpha", "beta"):
+            lo, hi = row["params"][name]["ci"]
+            assert lo < truth[name] < hi
+    beta = out["input_exponents"]["beta"]
+    assert beta["delta"] == pytest.approx(0.25, abs=0.03)
+    assert beta["lo"] < 0.25 < beta["hi"] and beta["lo"] > 0  # covers the truth, excludes no difference
+    alpha = out["input_exponents"]["alpha"]
+    assert alpha["lo"] < 0 < alpha["hi"]  # the model exponents are equal
+    assert main(base[:-2]) == 2
+    assert "--n and --d" in capsys.readouterr().err
+    assert main([*base[:-1], "size"]) == 2
+    assert "column 'size' not found" in capsys.readouterr().err
+    assert main([str(csv), "--y", "error", "--by", "method"]) == 2
+    assert "--x (the compute column) is required for law 'power'" in capsys.readouterr().err

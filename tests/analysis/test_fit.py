@@ -213,3 +213,44 @@ def test_module_entry_point_runs():
 def test_fit_groups_keeps_first_appearance_order():
     df = pd.DataFrame({"g": ["z", "z", "a", "a"], "x": [1.0, 2.0, 1.0, 2.0], "y": [2.0, 1.0, 3.0, 1.5]})
     assert list(fit_groups(study(df, "x", "y", by="g"))) == ["z", "a"]
+
+
+def test_chinchilla_cli_needs_no_x_and_fits_every_point(tmp_path, capsys):
+    """L(N, D) has no 1-D compute frontier: the CLI fits all points by default and derives C = 6·N·D."""
+    n, d, loss = chinchilla_data(240, noise=0.005)
+    csv = tmp_path / "chinchilla.csv"
+    pd.DataFrame({"params": n, "tokens": d, "loss": loss}).to_csv(csv, index=False)
+    args = [str(csv), "--y", "loss", "--law", "chinchilla", "--n", "params", "--d", "tokens", "--json"]
+    assert main(args) == 0
+    (row,) = json.loads(capsys.readouterr().out)["fits"]
+    report = row["report"]
+    assert (report["points_used"], report["points_total"], report["selection"]) == (240, 240, "all")
+    assert report["columns"]["x"] == "6ND"
+    assert row["params"]["alpha"]["value"] == pytest.approx(BESIROGLU["alpha"], abs=0.02)
+    assert main([*args, "--frontier", "running-min"]) == 0  # a frontier on compute stays available, if asked
+    assert json.loads(capsys.readouterr().out)["fits"][0]["report"]["points_used"] < 240
+    assert main([str(csv), "--y", "loss"]) == 2
+    assert capsys.readouterr().err == "python -m analysis.fit: error: law 'power' needs --x (the compute column)\n"
+
+
+def test_cli_fills_the_misfitting_checklist_with_a_leave_largest_out_check(capsys):
+    code, out, _ = run_cli(capsys, "--y-transform", "error-from-acc-pct", "--group", "method", "--json")
+    assert code == 0
+    checklist = json.loads(out)["checklist"]
+    assert list(checklist) == [
+        "law form",
+        "N (parameters)",
+        "D (data)",
+        "C (compute)",
+        "learning-rate schedule",
+        "points",
+        "objective",
+        "optimiser and starts",
+        "uncertainty",
+        "extrapolation check",
+    ]
+    assert checklist["points"].startswith("`running-min` — OpenCLIP 8/11, DRRho-CLIP 8/11")
+    assert checklist["extrapolation check"].startswith("Fitted without the largest-compute configurations")
+    assert checklist["uncertainty"] == "none (--bootstrap 0: no intervals)"
+    code, out, _ = run_cli(capsys, "--y-transform", "error-from-acc-pct", "--holdout", "0")
+    assert "| extrapolation check | not run (--holdout 0) |" in out

@@ -81,3 +81,21 @@ def test_isoflop_points_interpolate_in_log_space():
     assert got[("s", 8.0)] == pytest.approx(np.sqrt(0.25 * 0.2))
     assert got[("l", 8.0)] == pytest.approx(0.5)
     assert ("l", 2.0) not in got and ("s", 100.0) not in got  # no extrapolation beyond a model's runs
+
+
+def test_isodata_plot_has_a_panel_per_pool_and_a_line_of_seed_means_per_method():
+    df = pd.DataFrame(
+        {
+            "method": ["a"] * 8 + ["b"] * 8,
+            "pool": [1e3, 1e4] * 8,
+            "params": np.repeat([1e5, 1e6, 1e5, 1e6], 4),
+            "seed": np.tile([0, 0, 1, 1], 4),
+            "err": np.linspace(0.5, 0.2, 16),
+        }
+    )
+    fig = plots.isodata_plot(df, "params", "err", pool="pool", by="method", labels={"pool": "unique pool"})
+    assert [ax.get_title() for ax in fig.axes] == ["unique pool = 1000", "unique pool = 10000"]
+    (first, _) = fig.axes[0].get_lines()[:2]
+    rows = df[(df["pool"] == 1e3) & (df["method"] == "a")]
+    assert list(first.get_ydata()) == pytest.approx(list(rows.groupby("params")["err"].mean()))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b"]

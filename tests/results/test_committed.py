@@ -41,7 +41,7 @@ def test_the_paper_summary_is_what_figures_paper_writes(tmp_path: Path):
     paper_figures(tmp_path, data_dir=RESULTS / "paper" / "data")
     name = "imagenet_summary.json"
     same(json.loads((tmp_path / name).read_text()), json.loads((RESULTS / "paper" / "figures" / name).read_text()))
-    for name in ("baselines.md", "imagenet_selection_sensitivity.md"):
+    for name in ("baselines.md", "imagenet_selection_sensitivity.md", "imagenet_checklist.md"):
         assert (tmp_path / name).read_text() == (RESULTS / "paper" / "figures" / name).read_text()
 
 

@@ -1,0 +1,157 @@
+"""n*(m) and the pool needed to reach an error, on synthetic tables where both are known in closed form."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.bootstrap import bootstrap_laws
+from analysis.data_efficiency import References, main, n_star, reach
+
+from .common import study
+from .synthetic_records import POOL_SWEEP, write_pool_sweep
+
+POOLS = np.geomspace(1e3, 1e5, 6)
+REFERENCE_POOLS = (2e3, 6e3, 2e4, 6e4)
+CLIP = (2.0, -0.3)  # E = a·n^b: CLIP, and the ERM references trained on m (so CLIP's n*(m) = m)
+FASTCLIP = (1.5, -0.3)  # no reference either: n*(m) = m·(1.5/2)^(1/0.3) = 0.38·m
+DRRHO_B, DRRHO_C = -0.4, 30.0  # steered by the reference of pool m: n*(m) = 30·√m exactly
+
+
+def reference_error(m: float) -> float:
+    return CLIP[0] * m ** CLIP[1]
+
+
+def true_n_star(method: str, m: float) -> float:
+    if method == "drrho":
+        return DRRHO_C * np.sqrt(m)
+    a, b = CLIP if method == "clip" else FASTCLIP
+    return (reference_error(m) / a) ** (1 / b)
+
+
+def pool_table(noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
+    """CLIP and FastCLIP once, DRRho once per reference, at each pool; reference columns on steered rows."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in POOLS:
+        rows.append({"method": "clip", "pool": n, "err": CLIP[0] * n ** CLIP[1]})
+        rows.append({"method": "fastclip", "pool": n, "err": FASTCLIP[0] * n ** FASTCLIP[1]})
+        for m in REFERENCE_POOLS:
+            a = reference_error(m) * true_n_star("drrho", m) ** -DRRHO_B  # passes through (n*, E_ref)
+            rows.append(
+                {"method": "drrho", "pool": n, "err": a * n**DRRHO_B, "ref": f"clip-{m:g}", "ref_pool": m}
+                | {"ref_err": reference_error(m)}
+            )
+    table = pd.DataFrame(rows)
+    return table.assign(err=table["err"] * np.exp(rng.normal(0.0, noise, len(table))))
+
+
+REFS = References("ref", "ref_pool", "ref_err")
+
+
+@pytest.fixture(scope="module")
+def result():
+    return n_star(study(pool_table(), "pool", "err", by="method", frontier="all", draws=300), REFS)
+
+
+def test_n_star_of_each_reference_is_recovered_within_its_interval(result):
+    table = result.table
+    assert len(table) == 3 * len(REFERENCE_POOLS)
+    truth = np.array([true_n_star(method, m) for method, m in zip(table["method"], table["m"], strict=True)])
+    assert table["n_star"].to_numpy() == pytest.approx(truth, rel=0.05)
+    covered = (table["lo"] < truth) & (truth < table["hi"])
+    assert covered.sum() >= 10  # 95% intervals from 6 pools each: one or two of 12 may miss
+    assert (table["reached"] == 1.0).all()
+    drrho = table[table["method"] == "drrho"]
+    assert list(drrho["curve"]) == [f"drrho | clip-{m:g}" for m in REFERENCE_POOLS]  # one curve per reference
+    assert not drrho["extrapolated"].any()
+    fast = table[table["method"] == "fastclip"].set_index("m")
+    assert fast.loc[2e3, "extrapolated"] and not fast.loc[6e3, "extrapolated"]  # 767 < the smallest pool
+
+
+def test_slope_of_n_star_in_m_is_one_half_for_drrho_and_one_without_a_reference(result):
+    slopes = result.slopes.set_index("method")
+    for method, truth in (("clip", 1.0), ("fastclip", 1.0), ("drrho", 0.5)):
+        row = slopes.loc[method]
+        assert row["slope"] == pytest.approx(truth, abs=0.05)
+        assert row["lo"] < truth < row["hi"]
+        assert row["references"] == len(REFERENCE_POOLS) and row["valid_draws"] == 300
+    assert slopes.loc["drrho", "hi"] < 0.9  # the two predictions are told apart
+    versus = result.slope_differences.set_index("method")
+    assert set(versus["versus"]) == {"clip"}
+    assert versus.loc["drrho", "delta"] == pytest.approx(-0.5, abs=0.05)
+    assert versus.loc["drrho", "lo"] < -0.5 < versus.loc["drrho", "hi"] < 0  # paired draws: DRRho flatter
+
+
+def test_reach_gives_the_pool_needed_for_a_target_error():
+    s = study(pool_table(), "pool", "err", by="method", frontier="all", draws=200, config=("pool",))
+    found = reach(bootstrap_laws(s.keep_levels(["clip", "fastclip"])), [0.2, 0.15]).set_index(["level", "target"])
+    for (level, target), row in found.iterrows():
+        a, b = CLIP if level == "clip" else FASTCLIP
+        assert row["lo"] < (target / a) ** (1 / b) < row["hi"]
+    assert found.loc[("clip", 0.15), "x"] == pytest.approx((0.15 / 2.0) ** (1 / -0.3), rel=0.1)
+
+
+def test_command_line_on_a_csv_and_its_errors(tmp_path, capsys):
+    csv = tmp_path / "pools.csv"
+    pool_table().to_csv(csv, index=False)
+    base = [str(csv), "--y", "err", "--pool", "pool", "--model", "none", "--reference", "ref"]
+    base += ["--reference-pool", "ref_pool", "--reference-error", "ref_err", "--bootstrap", "100"]
+    assert main([*base, "--targets", "0.2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    slopes = {row["method"]: row for row in out["slopes"]}
+    assert slopes["drrho"]["lo"] < 0.5 < slopes["drrho"]["hi"]
+    assert {row["level"] for row in out["reach"]} >= {"clip", "fastclip"}
+    assert main(base) == 0
+    assert "slope of log n* on log m" in capsys.readouterr().out
+    assert main([*base[:5], *base[7:]]) == 2  # a CSV without the default model column
+    assert "--model none fits one curve per method" in capsys.readouterr().err
+    assert main([*base, "--pool", "pool_size"]) == 2
+    assert "column 'pool_size' not found" in capsys.readouterr().err
+    assert main([*base, "--reference-error", "own_error"]) == 2
+    assert "column 'own_error' not found" in capsys.readouterr().err
+    assert main([*base, "--law", "chinchilla"]) == 2
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "out")]) == 2  # no model size column for the isoData figure
+    assert "column 'model.params_nonembedding' not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_command_line_on_a_sweeps_records_finds_the_known_slopes_and_draws_isodata(tmp_path, capsys):
+    sweep = write_pool_sweep(tmp_path / "sweep", models=("w32-l1", "w48-l2"))
+    out = tmp_path / "figures"
+    assert main([str(sweep), "--bootstrap", "50", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    slopes = {(row["model"], row["method"]): row["slope"] for row in summary["slopes"]}
+    assert slopes[("w32-l1", "clip")] == pytest.approx(1.0, abs=1e-6)  # noise-free: exact
+    assert slopes[("w32-l1", "drrho")] == pytest.approx(0.5, abs=1e-6)
+    first = [row for row in summary["n_star"] if row["model"] == "w32-l1" and row["method"] == "drrho"]
+    assert [row["n_star"] for row in first] == pytest.approx([30 * m**0.5 for m in POOL_SWEEP["references"]])
+    written = {p.name for p in out.iterdir()}
+    assert written == {f"{name}.csv" for name in ("n_star", "slopes", "slope_differences", "data")} | {
+        "isodata.png",
+        "isodata.pdf",
+        "n_star.png",
+        "n_star.pdf",
+    }
+
+
+def test_a_curve_that_levels_off_above_a_references_error_never_reaches_it():
+    """Saturating curves: n* is NaN (not a number read past the floor), and the notes say so."""
+    rows = []
+    for n in POOLS:
+        rows.append({"method": "clip", "pool": n, "err": 0.12 + 4.0 * n**-0.5})
+        for m, own in ((4e3, 0.2), (4e4, 0.1)):  # the second reference lies below CLIP's floor 0.12
+            rows.append(
+                {"method": "drrho", "pool": n, "err": 0.05 + 4.0 * n**-0.5, "ref": m, "ref_pool": m} | {"ref_err": own}
+            )
+    s = study(pd.DataFrame(rows), "pool", "err", by="method", law="saturating", frontier="all", draws=50)
+    result = n_star(s, REFS)
+    clip = result.table[result.table["method"] == "clip"].set_index("m")
+    assert clip.loc[4e3, "n_star"] == pytest.approx((4.0 / 0.08) ** 2, rel=0.05)
+    assert np.isnan(clip.loc[4e4, "n_star"]) and clip.loc[4e4, "reached"] < 0.05
+    assert any("clip never reaches the error of reference 40000.0" in note for note in result.notes)
+    slopes = result.slopes.set_index("method")
+    assert np.isnan(slopes.loc["clip", "slope"]) and slopes.loc["clip", "references"] == 1
+    assert slopes.loc["drrho", "references"] == 2

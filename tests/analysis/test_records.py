@@ -1,0 +1,28 @@
+"""The records adapter's data-axis table: pools, sizes and each steered run's reference, from run records."""
+
+import numpy as np
+import pytest
+
+from analysis.records import data_axis_table, load_records
+
+from .synthetic_records import POOL_SWEEP, write_pool_sweep, write_sweep
+
+
+def test_data_axis_table_reads_each_reference_pool_and_own_error_from_its_run(tmp_path):
+    table = data_axis_table(load_records(write_pool_sweep(tmp_path)))
+    pools, references = POOL_SWEEP["pools"], POOL_SWEEP["references"]
+    assert len(table) == len(pools) * (1 + len(references))  # the reference runs are set aside
+    assert table["model.params_nonembedding"].eq(32321).all() and table["samples_seen"].gt(0).all()
+    clip, drrho = table[table["method"] == "clip"], table[table["method"] == "drrho"]
+    assert clip.filter(like="reference.data").isna().all().all()
+    assert sorted(drrho["reference.data.pool_size"].unique()) == list(references)
+    a, b = POOL_SWEEP["clip"]
+    own = drrho["reference.zeroshot_error.colour_shape"]
+    assert own.to_numpy() == pytest.approx(a * drrho["reference.data.pool_size"].to_numpy(float) ** b)
+    assert sorted(drrho["data.pool_size"].unique()) == list(pools)
+
+
+def test_data_axis_table_without_in_sweep_references_has_empty_reference_columns(tmp_path):
+    write_sweep(tmp_path, methods=("clip",))
+    table = data_axis_table(load_records(tmp_path))
+    assert "reference.data.pool_size" in table and np.isnan(table["reference.data.pool_size"].astype(float)).all()
