@@ -20,7 +20,8 @@ import torch
 from open_clip.loss import ClipLoss
 from open_clip_train.train import train_one_epoch
 
-from scaling.run import Run, batch_indices, make_optimizer
+from scaling.data.loader import StepBatches, batch_indices
+from scaling.run import Run, make_optimizer
 from scaling.spec import parse_spec
 
 WARMUP = 3
@@ -41,11 +42,12 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 def ours(run: Run, steps: int) -> float:
     """Seconds per step of `Run.train_step` (data fetch included), after warm-up."""
+    batches = StepBatches(run.source, run.spec, run.world)
     for s in range(WARMUP):
-        run.train_step(s)
+        run.train_step(s, batches[s])
     tick = time.perf_counter()
     for s in range(WARMUP, WARMUP + steps):
-        run.train_step(s)
+        run.train_step(s, batches[s])
     return (time.perf_counter() - tick) / steps
 
 

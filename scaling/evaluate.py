@@ -11,15 +11,24 @@ import torch
 from open_clip import build_zero_shot_classifier
 from open_clip.loss import ClipLoss
 
+from scaling.precision import Numerics
+
 CHUNK = 256
 
 
 @torch.no_grad()
-def encode(model, images: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised features in chunks, so a large eval set never builds one huge activation."""
-    img = torch.cat([model.encode_image(images[i : i + CHUNK], normalize=True) for i in range(0, len(images), CHUNK)])
-    txt = torch.cat([model.encode_text(tokens[i : i + CHUNK], normalize=True) for i in range(0, len(tokens), CHUNK)])
-    return img, txt
+def encode(model, images: torch.Tensor, tokens: torch.Tensor, numerics: Numerics) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised fp32 features in chunks, so a large eval set never builds one huge activation."""
+    with numerics.autocast():
+        img = [
+            model.encode_image(numerics.images(images[i : i + CHUNK]), normalize=True)
+            for i in range(0, len(images), CHUNK)
+        ]
+        txt = [
+            model.encode_text(tokens[i : i + CHUNK].to(numerics.device), normalize=True)
+            for i in range(0, len(tokens), CHUNK)
+        ]
+    return torch.cat(img).float(), torch.cat(txt).float()
 
 
 def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, logit_scale: torch.Tensor) -> float:
@@ -53,20 +62,20 @@ def zero_shot_errors(model, img: torch.Tensor, tasks, tokenizer) -> dict[str, fl
             device=img.device,
             use_tqdm=False,
         )
-        pred = (img @ weights).argmax(dim=1).cpu()
+        pred = (img @ weights.float()).argmax(dim=1).cpu()
         errors[task.name] = float((pred != torch.as_tensor(task.labels)).float().mean())
     return errors
 
 
-def evaluate(model, batch, tasks, tokenizer) -> dict:
+def evaluate(model, batch, tasks, tokenizer, numerics: Numerics | None = None) -> dict:
     """All held-out metrics of one evaluation point (the model is left in train mode afterwards)."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    numerics = numerics or Numerics("fp32", next(model.parameters()).device)
     try:
-        img, txt = encode(model, batch.images.to(device), batch.tokens.to(device))
+        img, txt = encode(model, batch.images, batch.tokens, numerics)
         metrics = {
-            "val_loss": contrastive_loss(img, txt, model.logit_scale.exp().detach()),
+            "val_loss": contrastive_loss(img, txt, model.logit_scale.exp().detach().float()),
             "zeroshot_error": zero_shot_errors(model, img, tasks, tokenizer),
             "retrieval_r1": retrieval_r1(img.cpu(), txt.cpu(), batch.tokens),
         }

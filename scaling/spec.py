@@ -2,7 +2,10 @@
 
 Two specs that train the same thing must hash the same, so method defaults are resolved into concrete values
 at validation time, and nothing that does not change the result (paths of outputs, threads, progress bars,
-how often to checkpoint) lives here.
+how often to checkpoint) lives here. Two exceptions the grid must be able to set per run: the loader's
+`data.workers` and `data.prefetch_factor` (bitwise-neutral, never hashed), and `grad_checkpointing` (it
+recomputes the same activations, also never hashed). Fields added after results were recorded (`precision`,
+`compile`) are hashed only away from their defaults, so the ids of earlier runs stand.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scaling.errors import ConfigError
 
 Method = Literal["clip", "fastclip", "drrho"]
+Precision = Literal["fp32", "amp_bf16", "amp_fp16", "pure_bf16"]  # open_clip_train's --precision names
+
+# Not part of a run's identity: how fast, never what (see the module docstring).
+UNHASHED = {"grad_checkpointing": True, "data": {"workers", "prefetch_factor"}}
+HASHED_AWAY_FROM_DEFAULT = ("precision", "compile")
 
 # Method defaults from the DRRho-CLIP spec §2g (official recipe) and open_clip's ClipLoss.
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -49,6 +57,10 @@ class DataSpec(Frozen):
     path: str | None = Field(None, description="webdataset shards (brace pattern) or CSV file")
     eval_path: str | None = Field(None, description="held-out shards/CSV for real data")
     eval_size: int = Field(2000, gt=0)
+    workers: int | None = Field(
+        None, ge=0, description="loader processes per rank (None: cores - 1, or cpus_per_task - 1 on SLURM)"
+    )
+    prefetch_factor: int = Field(2, ge=1, description="batches each worker prepares ahead")
 
     @model_validator(mode="before")
     @classmethod
@@ -133,6 +145,9 @@ class RunSpec(Frozen):
     eval: EvalSpec = EvalSpec()
     seed: int = Field(0, ge=0)
     reference: ReferenceSpec | None = None
+    precision: Precision = Field("fp32", description="autocast (amp_*) or bf16 weights; losses stay fp32")
+    grad_checkpointing: bool = Field(False, description="recompute activations in backward (open_clip's)")
+    compile: bool = Field(False, description="torch.compile the model's forward")
 
     @model_validator(mode="before")
     @classmethod
@@ -167,7 +182,17 @@ class RunSpec(Frozen):
         return self.samples_seen // self.batch_size
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+
+    def identity(self) -> dict:
+        """The fields that make the result, as JSON: loader settings and defaults of later fields left out."""
+        out = self.model_dump(mode="json", exclude=UNHASHED)
+        for name in HASHED_AWAY_FROM_DEFAULT:
+            if out[name] == RunSpec.model_fields[name].default:
+                del out[name]
+        if self.reference is not None and self.reference.run is not None:
+            out["reference"]["run"] = self.reference.run.identity()
+        return out
 
     @cached_property
     def run_id(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -20,6 +20,10 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def pin_memory(self) -> Batch:
+        """Page-locked copies (the DataLoader calls this on CUDA), so the step's non_blocking copies overlap."""
+        return replace(self, images=self.images.pin_memory(), tokens=self.tokens.pin_memory())
 
 
 class Tokenizer(Protocol):

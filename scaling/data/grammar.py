@@ -48,9 +48,7 @@ def templates_for(n_objects: int) -> tuple[str, ...]:
 def phrase(template: str, obj: Sequence[int]) -> str:
     """Fill one template with one object's (shape, colour, size, position) ids."""
     shape, colour, size, position = (int(v) for v in obj)
-    return template.format(
-        shape=SHAPES[shape], colour=COLOURS[colour], size=SIZES[size], position=POSITIONS[position]
-    )
+    return template.format(shape=SHAPES[shape], colour=COLOURS[colour], size=SIZES[size], position=POSITIONS[position])
 
 
 def caption(objects: Sequence[Sequence[int]], template: int) -> str:
@@ -61,9 +59,7 @@ def caption(objects: Sequence[Sequence[int]], template: int) -> str:
 
 def words() -> set[str]:
     """Every word (and comma) a caption or a zero-shot prompt can contain."""
-    text = " ".join(
-        [*SHAPES, *COLOURS, *SIZES, *POSITIONS, *SINGLE_TEMPLATES, *MULTI_TEMPLATES, JOIN, PROMPT]
-    )
+    text = " ".join([*SHAPES, *COLOURS, *SIZES, *POSITIONS, *SINGLE_TEMPLATES, *MULTI_TEMPLATES, JOIN, PROMPT])
     return set(split_words(re.sub(r"\{\w*\}", " ", text)))
 
 

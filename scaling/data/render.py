@@ -102,9 +102,7 @@ def _background(words: np.ndarray, size: int) -> np.ndarray:
 def _mask(obj: np.ndarray, jitter: np.ndarray, grid: np.ndarray, mask_of: Mask) -> np.ndarray:
     """bool [m, size, size] pixels of m objects of one shape; obj, jitter: their [m, 4] ids and uniforms."""
     centre = POSITION_YX[obj[:, 3]] + (jitter[:, :2] - np.float32(0.5)) * np.float32(2 * POSITION_JITTER)
-    radius = RADIUS[obj[:, 2]] * (
-        np.float32(1 - RADIUS_JITTER) + jitter[:, 2] * np.float32(2 * RADIUS_JITTER)
-    )
+    radius = RADIUS[obj[:, 2]] * (np.float32(1 - RADIUS_JITTER) + jitter[:, 2] * np.float32(2 * RADIUS_JITTER))
     dy = grid[None, :, None] - centre[:, 0, None, None]
     dx = grid[None, None, :] - centre[:, 1, None, None]
     return np.broadcast_to(mask_of(dy, dx, radius[:, None, None]), (len(obj), len(grid), len(grid)))

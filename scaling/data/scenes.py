@@ -57,9 +57,7 @@ def floor_ints(u: np.ndarray, k: np.ndarray | int) -> np.ndarray:
 
 def random_objects(u: np.ndarray) -> np.ndarray:
     """[n, MAX_OBJECTS, 4] attribute ids from OBJECT_WORDS uniforms per row; positions all distinct."""
-    shape, colour, size = (
-        floor_ints(u[:, i * _K : (i + 1) * _K], k) for i, k in enumerate(grammar.CARDINALITY[:3])
-    )
+    shape, colour, size = (floor_ints(u[:, i * _K : (i + 1) * _K], k) for i, k in enumerate(grammar.CARDINALITY[:3]))
     position = np.argsort(u[:, 3 * _K : OBJECT_WORDS], axis=1, kind="stable")[:, :_K]
     return np.stack([shape, colour, size, position], axis=-1)
 

@@ -43,9 +43,7 @@ def scan(path: Path, field: str) -> list[tuple[str, int, int, int, int]]:
                 if info.isfile() and match:
                     members.setdefault(match[1], {})[match[2].lower()] = (info.offset_data, info.size)
     except (tarfile.TarError, OSError) as err:
-        raise ConfigError(
-            f"{field}: {path} is not a readable uncompressed tar file ({one_line(err)})"
-        ) from None
+        raise ConfigError(f"{field}: {path} is not a readable uncompressed tar file ({one_line(err)})") from None
     samples = []
     for key in sorted(members):
         found = members[key]
@@ -81,9 +79,7 @@ class ShardIndex:
         try:
             return self._read(i, *self.ranges[i, 2:]).decode("utf-8").strip()
         except UnicodeDecodeError as err:
-            raise ConfigError(
-                f"{self.field}: caption of {self.name(i)} is not UTF-8 ({one_line(err)})"
-            ) from None
+            raise ConfigError(f"{self.field}: caption of {self.name(i)} is not UTF-8 ({one_line(err)})") from None
 
     def files(self) -> list[dict]:
         return [{"path": str(p.resolve()), "bytes": p.stat().st_size} for p in self.paths]
@@ -96,7 +92,5 @@ class ShardIndex:
         except OSError as err:
             raise ConfigError(f"{self.field}: cannot read {self.name(i)} ({one_line(err)})") from None
         if len(data) != size:
-            raise ConfigError(
-                f"{self.field}: {self.name(i)} is truncated (shard changed since it was indexed?)"
-            )
+            raise ConfigError(f"{self.field}: {self.name(i)} is truncated (shard changed since it was indexed?)")
         return data

@@ -83,9 +83,7 @@ class SyntheticSource:
         images *= np.float32(2 / 255)
         images -= np.float32(1)
         tokens = samples.tokens.astype(np.int64)
-        return Batch(
-            images=torch.from_numpy(images), tokens=torch.from_numpy(tokens), index=torch.from_numpy(idx)
-        )
+        return Batch(images=torch.from_numpy(images), tokens=torch.from_numpy(tokens), index=torch.from_numpy(idx))
 
     def captions(self, indices: np.ndarray) -> list[str]:
         """The (possibly noisy) caption of each index, as tokenized in `batch`."""
@@ -138,9 +136,7 @@ class SyntheticSource:
 
     def _generate(self, idx: np.ndarray) -> Samples:
         """Draw, caption, render and tokenize the samples idx, vectorised over them."""
-        words = random_words(
-            self.domain, self.seed, idx, SCENE_WORDS + NOISE_WORDS + pixel_words(self.image_size)
-        )
+        words = random_words(self.domain, self.seed, idx, SCENE_WORDS + NOISE_WORDS + pixel_words(self.image_size))
         scene = draw_scene(uniforms(words[:, :SCENE_WORDS]), self.max_objects)
         noise = uniforms(words[:, SCENE_WORDS : SCENE_WORDS + NOISE_WORDS])
         described, noisy = corrupt(scene, noise, self.caption_noise)
@@ -157,9 +153,7 @@ def eval_source(eval_size: int, image_size: int = 32, context_length: int = 32) 
 
     Cached, so repeated evaluations in a process reuse the generated images.
     """
-    return SyntheticSource(
-        EVAL_SEED, eval_size, image_size=image_size, context_length=context_length, domain=EVAL
-    )
+    return SyntheticSource(EVAL_SEED, eval_size, image_size=image_size, context_length=context_length, domain=EVAL)
 
 
 def eval_labels(eval_size: int) -> np.ndarray:

@@ -52,9 +52,7 @@ class TableIndex:
         try:
             return self.images[i].read_bytes()
         except OSError as err:
-            raise ConfigError(
-                f"{self.field}: cannot read image of row {i} of {self.path} ({one_line(err)})"
-            ) from None
+            raise ConfigError(f"{self.field}: cannot read image of row {i} of {self.path} ({one_line(err)})") from None
 
     def caption(self, i: int) -> str:
         return self.captions[i]

@@ -40,9 +40,7 @@ def synthetic_tasks(eval_size: int) -> list[ZeroShotTask]:
     shape, colour, _, position = eval_labels(eval_size).T
     pairs = tuple(f"{c} {h}" for c in COLOURS for h in SHAPES)
     return [
-        ZeroShotTask(
-            "shape", SHAPES, prompts("{shape}", grid(size=SIZES, colour=COLOURS, position=POSITIONS)), shape
-        ),
+        ZeroShotTask("shape", SHAPES, prompts("{shape}", grid(size=SIZES, colour=COLOURS, position=POSITIONS)), shape),
         ZeroShotTask(
             "colour", COLOURS, prompts("{colour}", grid(size=SIZES, shape=SHAPES, position=POSITIONS)), colour
         ),

@@ -16,9 +16,7 @@ __all__ = ["ContrastiveLoss", "DRRhoLoss", "FastClipLoss", "build_loss", "gamma_
 METHODS = ("clip", "fastclip", "drrho")
 
 
-def build_loss(
-    method: str, params: LossSpec, data_size: int, rank: int = 0, world_size: int = 1
-) -> ContrastiveLoss:
+def build_loss(method: str, params: LossSpec, data_size: int, rank: int = 0, world_size: int = 1) -> ContrastiveLoss:
     """The loss of ``method`` (one of METHODS) over dataset indices 0..data_size-1, for one rank of a world.
 
     ``params`` must have its method defaults resolved (RunSpec does that); clip uses none of them.

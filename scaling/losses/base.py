@@ -46,9 +46,7 @@ class ContrastiveLoss(nn.Module):
         if self.needs_reference and not all(given):
             raise ValueError(f"{type(self).__name__} needs ref_image_features and ref_text_features")
         if not self.needs_reference and any(given):
-            raise ValueError(
-                f"{type(self).__name__} takes no reference features; use method 'drrho' to steer"
-            )
+            raise ValueError(f"{type(self).__name__} takes no reference features; use method 'drrho' to steer")
 
 
 def compute_dtype(features: Tensor) -> torch.dtype:

@@ -92,9 +92,7 @@ class LogMeanEstimator(nn.Module):
         self.register_buffer("u_image", torch.zeros(data_size))
         self.register_buffer("u_text", torch.zeros(data_size))
 
-    def update(
-        self, index: Tensor, log_g_image: Tensor, log_g_text: Tensor, gamma: float
-    ) -> tuple[Tensor, Tensor]:
+    def update(self, index: Tensor, log_g_image: Tensor, log_g_text: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
         """Move the local anchors' u towards this step's log(ε + g), store them on every rank, return them."""
         index = index.to(log_g_image.device)
         table_index = index.to(self.u_image.device)

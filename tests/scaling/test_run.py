@@ -14,7 +14,8 @@ import torch
 import yaml
 
 from scaling import records
-from scaling.run import batch_indices, eval_steps, run
+from scaling.data.loader import batch_indices
+from scaling.run import eval_steps, run
 from scaling.spec import parse_spec
 
 TINY = {
