@@ -152,11 +152,12 @@ class MethodBlock(Strict):
 
 
 class Evaluation(Strict):
-    """Evaluation settings of every run, the reference included (eval.points, eval.first, data.eval_size)."""
+    """Evaluation settings of every run, the reference included (eval.points, .first, .imagenet, data.eval_size)."""
 
     points: int | None = Field(None, ge=1, le=64)
     first: float | None = Field(None, gt=0, le=1)
     size: int | None = Field(None, gt=0)
+    imagenet: str | None = Field(None, description="ImageFolder of ImageNet-1k val: zero-shot error per point")
 
 
 class Resources(Strict):
@@ -164,14 +165,22 @@ class Resources(Strict):
 
     partition: str | None = None
     cpus_per_task: int | None = Field(None, ge=1)
-    gpus_per_task: int | None = Field(None, ge=0)
+    gpus_per_task: int | None = Field(None, ge=0, description="GPUs per node of a run, one process each")
+    nodes: int | None = Field(None, ge=1, description="nodes per run (SLURM)")
     mem_gb: float | None = Field(None, gt=0)
     timeout_min: int | None = Field(None, ge=1)
     array_parallelism: int | None = Field(None, ge=1)
     throughput_gflops: float | None = Field(None, gt=0, description="per run, for the plan's time estimate")
 
 
-RESOURCE_DEFAULTS = {"cpus_per_task": 1, "gpus_per_task": 0, "mem_gb": 4.0, "timeout_min": 60, "array_parallelism": 64}
+RESOURCE_DEFAULTS = {
+    "cpus_per_task": 1,
+    "gpus_per_task": 0,
+    "nodes": 1,
+    "mem_gb": 4.0,
+    "timeout_min": 60,
+    "array_parallelism": 64,
+}
 
 
 class Executor(Resources):
@@ -461,6 +470,7 @@ class Expander:
             (("eval", "points"), ev.points, "points"),
             (("eval", "first"), ev.first, "first"),
             (("data", "eval_size"), ev.size, "size"),
+            (("eval", "imagenet"), ev.imagenet, "imagenet"),
         ):
             if value is not None:
                 self.base[path] = (value, ("evaluation", key))

@@ -193,7 +193,7 @@ class Plan:
                 unknown += 1
                 continue
             flops += f
-            devices = res.gpus_per_task or res.cpus_per_task  # a run holds them all for its whole wall time
+            devices = (res.gpus_per_task or res.cpus_per_task) * res.nodes  # held for a run's whole wall time
             hours[device] += f / (res.throughput_gflops * 1e9) / 3600 * devices
             rates[device].add(res.throughput_gflops)
         estimate = ", ".join(
@@ -212,8 +212,10 @@ class Plan:
             parallel, threads = self.local_slots
             return f"{self.kind}, {parallel} run(s) at a time, {threads} torch thread(s) each"
         res = self.executor.resources_for(None)
+        per_run = f"{res.nodes} node(s) x {res.gpus_per_task} GPU(s) = {res.nodes * res.gpus_per_task} GPUs per run"
         return (
-            f"slurm, partition {res.partition or '(default)'}, arrays of <= {res.array_parallelism} at once, "
+            f"slurm, {per_run if res.gpus_per_task else f'{res.nodes} node(s) per run'}, "
+            f"partition {res.partition or '(default)'}, arrays of <= {res.array_parallelism} at once, "
             f"{res.timeout_min} min limit, checkpoint every {self.executor.checkpoint_every_s:g} s"
         )
 
