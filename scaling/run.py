@@ -25,7 +25,7 @@ from scaling.data import Batch, build_source, eval_batch, zero_shot_tasks
 from scaling.data.loader import step_loader
 from scaling.distributed import World, average_gradients, barrier, init_world
 from scaling.errors import ConfigError
-from scaling.evaluate import evaluate
+from scaling.evaluate import evaluate, imagenet_errors
 from scaling.losses import build_loss
 from scaling.models import build_model, context_length, model_stats
 from scaling.precision import Numerics
@@ -252,6 +252,9 @@ class Run:
     def evaluate(self) -> dict:
         samples = self.state.step * self.spec.batch_size
         metrics = evaluate(self.model, self.eval_data, self.tasks, self.source.tokenizer, self.numerics)
+        if self.spec.eval.imagenet:
+            tokenizer, numerics = self.source.tokenizer, self.numerics
+            metrics["zeroshot_error"].update(imagenet_errors(self.model, tokenizer, self.spec, numerics, self.world))
         return {
             "step": self.state.step,
             "samples_seen": samples,

@@ -5,7 +5,7 @@ at validation time, and nothing that does not change the result (paths of output
 how often to checkpoint) lives here. Two exceptions the grid must be able to set per run: the loader's
 `data.workers` and `data.prefetch_factor` (bitwise-neutral, never hashed), and `grad_checkpointing` (it
 recomputes the same activations, also never hashed). Fields added after results were recorded (`precision`,
-`compile`) are hashed only away from their defaults, so the ids of earlier runs stand.
+`compile`, `eval.imagenet`) are hashed only away from their defaults, so the ids of earlier runs stand.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ Precision = Literal["fp32", "amp_bf16", "amp_fp16", "pure_bf16"]  # open_clip_tr
 
 # Not part of a run's identity: how fast, never what (see the module docstring).
 UNHASHED = {"grad_checkpointing": True, "data": {"workers", "prefetch_factor"}}
-HASHED_AWAY_FROM_DEFAULT = ("precision", "compile")
+HASHED_AWAY_FROM_DEFAULT = (("precision",), ("compile",), ("eval", "imagenet"))
 
 # Method defaults from the DRRho-CLIP spec §2g (official recipe) and open_clip's ClipLoss.
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -130,6 +130,7 @@ class EvalSpec(Frozen):
 
     points: int = Field(6, ge=1, le=64)
     first: float = Field(0.05, gt=0, le=1, description="first point as a fraction of samples_seen")
+    imagenet: str | None = Field(None, description="ImageFolder of the ImageNet-1k val set: zero-shot error")
 
 
 class RunSpec(Frozen):
@@ -173,6 +174,8 @@ class RunSpec(Frozen):
             raise ValueError(f"batch_size {self.batch_size} is larger than data.pool_size {self.data.pool_size}")
         if self.samples_seen < self.batch_size:
             raise ValueError(f"samples_seen {self.samples_seen} is smaller than one batch ({self.batch_size})")
+        if self.eval.imagenet and self.data.source == "synthetic":
+            raise ValueError("eval.imagenet: ImageNet class names need real data's BPE tokenizer (data.source)")
         if (self.method == "drrho") != (self.reference is not None):
             raise ValueError("reference: method drrho needs a reference; clip and fastclip take none")
         return self
@@ -187,9 +190,12 @@ class RunSpec(Frozen):
     def identity(self) -> dict:
         """The fields that make the result, as JSON: loader settings and defaults of later fields left out."""
         out = self.model_dump(mode="json", exclude=UNHASHED)
-        for name in HASHED_AWAY_FROM_DEFAULT:
-            if out[name] == RunSpec.model_fields[name].default:
-                del out[name]
+        for *parents, name in HASHED_AWAY_FROM_DEFAULT:
+            node, model = out, RunSpec
+            for part in parents:
+                node, model = node[part], model.model_fields[part].annotation
+            if node[name] == model.model_fields[name].default:
+                del node[name]
         if self.reference is not None and self.reference.run is not None:
             out["reference"]["run"] = self.reference.run.identity()
         return out
