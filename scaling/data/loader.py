@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from scaling.data.base import Batch, Source
+from scaling.data.base import Augmentation, Batch, Source
 
 if TYPE_CHECKING:
     from scaling.distributed import World
@@ -30,11 +30,15 @@ def epoch_order(seed: int, epoch: int, pool: int) -> np.ndarray:
     return np.random.default_rng([seed, 1, epoch]).permutation(pool)
 
 
+def counters(spec: RunSpec, step: int) -> np.ndarray:
+    """Run-wide sample counters of the global batch at `step`."""
+    return np.arange(step * spec.batch_size, (step + 1) * spec.batch_size)
+
+
 def batch_indices(spec: RunSpec, pool: int, step: int) -> np.ndarray:
     """Pool indices of the global batch at `step`: samples seen beyond the pool repeat it, reshuffled."""
-    seen = np.arange(step * spec.batch_size, (step + 1) * spec.batch_size)
-    epochs, offsets = np.divmod(seen, pool)
-    out = np.empty_like(seen)
+    epochs, offsets = np.divmod(counters(spec, step), pool)
+    out = np.empty_like(offsets)
     for e in np.unique(epochs):
         mask = epochs == e
         out[mask] = epoch_order(spec.seed, int(e), pool)[offsets[mask]]
@@ -57,8 +61,10 @@ class StepBatches(Dataset):
         return self.spec.steps
 
     def __getitem__(self, step: int) -> Batch:
-        indices = batch_indices(self.spec, len(self.source), step)
-        return self.source.batch(np.array_split(indices, self.world.world_size)[self.world.rank])
+        pool, ranks, rank = len(self.source), self.world.world_size, self.world.rank
+        indices = np.array_split(batch_indices(self.spec, pool, step), ranks)[rank]
+        epochs = np.array_split(counters(self.spec, step) // pool, ranks)[rank]
+        return self.source.batch(indices, Augmentation(self.spec.seed, epochs))
 
 
 def step_loader(source: Source, spec: RunSpec, world: World, start: int = 0) -> DataLoader:

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from scaling.data import build_source
+from scaling.data.base import Augmentation
 from scaling.data.loader import batch_indices, step_loader
 from scaling.distributed import World
 from scaling.run import run
@@ -69,3 +70,42 @@ def test_a_run_with_workers_equals_a_run_without_bitwise(tmp_path):
         torch.load(tmp_path / f"w{w}" / "runs" / records[0]["run_id"] / "model.pt", weights_only=True) for w in (0, 2)
     )
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture
+def gradient_csv(tmp_path):
+    """Images with structure (a crop changes the pixels), unlike the solid-colour pools."""
+    from PIL import Image
+
+    rows = ["filepath\ttitle"]
+    ramp = np.linspace(0, 255, 48).astype(np.int64)
+    for i in range(64):
+        pixels = np.stack([np.add.outer(ramp, ramp * (i % 3)) % 256] * 3, axis=-1).astype(np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+        rows.append(f"{i}.png\tpicture {i}")
+    (tmp_path / "g.csv").write_text("\n".join(rows) + "\n")
+    return {"source": "csv", "path": str(tmp_path / "g.csv")}
+
+
+def test_real_training_crops_are_a_pure_function_of_seed_index_and_epoch(gradient_csv):
+    spec = parse_spec({**TINY, "samples_seen": 32 * 6, "data": {**gradient_csv, "workers": 0}})
+    pool = build_source(spec.data)
+    idx = np.arange(8)
+    first = pool.batch(idx, Augmentation(0, np.zeros(8, dtype=np.int64))).images
+    assert torch.equal(first, pool.batch(idx, Augmentation(0, np.zeros(8, dtype=np.int64))).images)
+    assert not torch.equal(first, pool.batch(idx, Augmentation(0, np.ones(8, dtype=np.int64))).images)
+    assert not torch.equal(first, pool.batch(idx, Augmentation(1, np.zeros(8, dtype=np.int64))).images)
+    assert not torch.equal(first, pool.batch(idx).images)  # held-out and reference images: the eval transform
+    torch.manual_seed(5)
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    pool.batch(idx, Augmentation(0, np.zeros(8, dtype=np.int64)))
+    assert torch.equal(torch.rand(1), expected)  # the trainer's RNG stream is untouched
+
+    def images(workers):
+        loader = step_loader(
+            pool, spec.model_copy(update={"data": spec.data.model_copy(update={"workers": workers})}), World()
+        )
+        return [batch.images for batch in loader]
+
+    assert all(torch.equal(a, b) for a, b in zip(images(0), images(2), strict=True))
