@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,7 +21,11 @@ from scaling.grid import CPU_GFLOPS, GPU_GFLOPS, Executor, Expansion
 from scaling.records import is_done, read_record, write_json_atomic
 from scaling.spec import DataSpec, ReferenceSpec, RunSpec
 
+if TYPE_CHECKING:
+    from scaling.calibrate import Measured
+
 SWEEP_FILE = "sweep.json"
+CALIBRATION_FILE = "calibration.json"
 Role = Literal["reference", "cache", "run"]
 
 
@@ -160,6 +164,7 @@ class Plan:
     executor: Executor
     kind: str
     local_slots: tuple[int, int] = (1, 1)  # (runs at once, torch threads each), local kinds only
+    measured: dict[str, Measured] = field(default_factory=dict)  # by calibrate.key, from calibration.json
 
     def lines(self) -> list[str]:
         todo_ids = {t.id for t in self.todo}
@@ -181,10 +186,13 @@ class Plan:
         return out
 
     def cost_lines(self) -> list[str]:
-        """FLOPs to run, and device-hours (GPUs or CPU cores held x wall time) at the assumed per-run throughput."""
+        """FLOPs to run, and device-hours (GPUs or CPU cores held x wall time): measured by --calibrate where
+        the sweep was calibrated, else at the assumed per-run throughput."""
+        from scaling.calibrate import key
+
         hours: dict[str, float] = defaultdict(float)
         rates: dict[str, set[float]] = defaultdict(set)
-        flops, unknown = 0.0, 0
+        flops, unknown, measured = 0.0, 0, 0
         for task in self.todo:
             res = self.executor.resources_for(task.model)
             device = "GPU" if res.gpus_per_task else "CPU"
@@ -194,17 +202,28 @@ class Plan:
                 continue
             flops += f
             devices = (res.gpus_per_task or res.cpus_per_task) * res.nodes  # held for a run's whole wall time
-            hours[device] += f / (res.throughput_gflops * 1e9) / 3600 * devices
-            rates[device].add(res.throughput_gflops)
+            cost = self.measured.get(key(task.spec, self.executor, self.kind)) if task.spec is not None else None
+            if cost is not None:
+                hours[device] += cost.run_s(task.spec, task.spec.eval.points) / 3600 * devices
+                measured += 1
+            else:
+                hours[device] += f / (res.throughput_gflops * 1e9) / 3600 * devices
+                rates[device].add(res.throughput_gflops)
         estimate = ", ".join(
-            f"{h:.3g} {d}-hours (at {'/'.join(f'{r:g}' for r in sorted(rates[d]))} GFLOP/s per run)"
+            f"{h:.3g} {d}-hours"
+            + (f" (at {'/'.join(f'{r:g}' for r in sorted(rates[d]))} GFLOP/s per run)" * bool(rates[d]))
             for d, h in hours.items()
         )
         left_out = f" ({unknown} task(s) of unknown size left out: set data.pool_size)" if unknown else ""
+        if measured:
+            basis = f"{measured} task(s) timed on this executor by --calibrate ({self.out / CALIBRATION_FILE})"
+            basis += "; the others at executor.throughput_gflops" if rates else ""
+        else:
+            basis = "throughput is an assumption: executor.throughput_gflops, "
+            basis += f"default CPU {CPU_GFLOPS:g}, GPU {GPU_GFLOPS:g} GFLOP/s per run; measure it with --calibrate"
         return [
             f"  compute to run: {flops:.3g} FLOPs; estimate: {estimate or 'nothing to run'}{left_out}",
-            "  (throughput is an assumption: executor.throughput_gflops, "
-            f"default CPU {CPU_GFLOPS:g}, GPU {GPU_GFLOPS:g} GFLOP/s per run)",
+            f"  ({basis})",
         ]
 
     def executor_line(self) -> str:
