@@ -160,6 +160,13 @@ class Evaluation(Strict):
     imagenet: str | None = Field(None, description="ImageFolder of ImageNet-1k val: zero-shot error per point")
 
 
+class Logging(Strict):
+    """Live curves of every run (logging.tensorboard, logging.every of each RunSpec)."""
+
+    tensorboard: bool | None = None
+    every: int | None = Field(None, ge=1)
+
+
 class Resources(Strict):
     """What one run asks of a scheduler; None = the executor-wide value (or its default)."""
 
@@ -238,6 +245,7 @@ class Grid(Strict):
     models: dict[str, dict[str, Any]] = {}
     methods: dict[Method, MethodBlock] = {}
     evaluation: Evaluation = Evaluation()
+    logging: Logging = Logging()
     executor: Executor = Executor()
     analysis: Analysis | None = None
 
@@ -474,6 +482,9 @@ class Expander:
         ):
             if value is not None:
                 self.base[path] = (value, ("evaluation", key))
+        for key in ("tensorboard", "every"):
+            if (value := getattr(grid.logging, key)) is not None:
+                self.base[("logging", key)] = (value, ("logging", key))
         self.models = {m: flatten(block, (), ("models", m), {}) for m, block in grid.models.items()}
         self.losses = {m: flatten(b.loss, ("loss",), ("methods", m, "loss"), {}) for m, b in grid.methods.items()}
         self.references: dict[str, ReferenceSpec] = {}

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from scaling.curves import Curves
 from scaling.data import Batch, build_source, eval_batch, zero_shot_tasks
 from scaling.data.loader import step_loader
 from scaling.distributed import World, average_gradients, barrier, init_world
@@ -336,14 +337,27 @@ class Run:
         last_save, last_save_step = time.monotonic(), state.step
         self.write_record("running")
         batches = iter(step_loader(self.source, spec, self.world, start=state.step))
+        curves = Curves(spec.logging, self.dir, self.world.is_main)
         while state.step < spec.steps:
             self.between_steps = False
             tick = time.perf_counter()
             batch = next(batches)
-            state.data_wait_s += time.perf_counter() - tick
+            data_s = time.perf_counter() - tick
             loss = self.train_step(state.step, batch)
             state.step += 1
-            state.train_wall_s += time.perf_counter() - tick
+            step_s = time.perf_counter() - tick
+            state.data_wait_s += data_s
+            state.train_wall_s += step_s
+            lr, scale = self.optimizer.param_groups[0]["lr"], self.model.logit_scale.exp().item()
+            curves.train(
+                state.step,
+                loss=loss,
+                lr=lr,
+                scale=scale,
+                batch_time=step_s,
+                data_time=data_s,
+                samples_per_second=spec.batch_size / step_s,
+            )
             bar.update(1)
             bar.set_postfix(
                 loss=f"{loss:.3f}",
@@ -353,6 +367,7 @@ class Run:
             if todo and state.step == todo[0]:
                 todo.pop(0)
                 state.evals.append(self.evaluate())
+                curves.evaluation(state.evals[-1])
                 self.save_checkpoint()
                 self.write_record("running")
                 last_save, last_save_step = time.monotonic(), state.step
@@ -360,6 +375,7 @@ class Run:
                 self.save_checkpoint()
                 last_save, last_save_step = time.monotonic(), state.step
             self.between_steps = True
+        curves.close()
         bar.close()
 
     def checkpoint_now(self) -> bool:

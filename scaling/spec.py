@@ -2,9 +2,9 @@
 
 Two specs that train the same thing must hash the same, so method defaults are resolved into concrete values
 at validation time, and nothing that does not change the result (paths of outputs, threads, progress bars,
-how often to checkpoint) lives here. Two exceptions the grid must be able to set per run: the loader's
-`data.workers` and `data.prefetch_factor` (bitwise-neutral, never hashed), and `grad_checkpointing` (it
-recomputes the same activations, also never hashed). Fields added after results were recorded (`precision`,
+how often to checkpoint) lives here. Exceptions the grid must be able to set per run, never hashed: the
+loader's `data.workers` and `data.prefetch_factor` (bitwise-neutral), `grad_checkpointing` (it recomputes
+the same activations) and `logging` (live curves). Fields added after results were recorded (`precision`,
 `compile`, `eval.imagenet`) are hashed only away from their defaults, so the ids of earlier runs stand.
 """
 
@@ -25,7 +25,7 @@ Method = Literal["clip", "fastclip", "drrho"]
 Precision = Literal["fp32", "amp_bf16", "amp_fp16", "pure_bf16"]  # open_clip_train's --precision names
 
 # Not part of a run's identity: how fast, never what (see the module docstring).
-UNHASHED = {"grad_checkpointing": True, "data": {"workers", "prefetch_factor"}}
+UNHASHED = {"grad_checkpointing": True, "logging": True, "data": {"workers", "prefetch_factor"}}
 HASHED_AWAY_FROM_DEFAULT = (("precision",), ("compile",), ("eval", "imagenet"))
 
 # Method defaults from the DRRho-CLIP spec §2g (official recipe) and open_clip's ClipLoss.
@@ -133,6 +133,13 @@ class EvalSpec(Frozen):
     imagenet: str | None = Field(None, description="ImageFolder of the ImageNet-1k val set: zero-shot error")
 
 
+class LoggingSpec(Frozen):
+    """Live curves beside the record (open_clip_train's scalar names); off by default."""
+
+    tensorboard: bool = Field(False, description="event files in <run dir>/tensorboard (needs the tensorboard extra)")
+    every: int = Field(10, ge=1, description="training scalars every N steps")
+
+
 class RunSpec(Frozen):
     """One training run. `run_id` is a short hash of its canonical JSON."""
 
@@ -149,6 +156,7 @@ class RunSpec(Frozen):
     precision: Precision = Field("fp32", description="autocast (amp_*) or bf16 weights; losses stay fp32")
     grad_checkpointing: bool = Field(False, description="recompute activations in backward (open_clip's)")
     compile: bool = Field(False, description="torch.compile the model's forward")
+    logging: LoggingSpec = LoggingSpec()
 
     @model_validator(mode="before")
     @classmethod

@@ -149,3 +149,10 @@ methods:
     )
     expansion = load_grid(grid)
     assert len(expansion.runs) == len({spec.run_id for spec in expansion.runs}) == 10_000
+
+
+def test_grid_logging_turns_on_live_curves_without_changing_run_ids():
+    plain = load_grid(SMOKE)
+    logged = load_grid(SMOKE, ["logging.tensorboard=true", "logging.every=5"])
+    assert all(s.logging.tensorboard and s.logging.every == 5 for s in logged.runs)
+    assert [s.run_id for s in logged.runs] == [s.run_id for s in plain.runs]

@@ -57,8 +57,19 @@ def test_a_run_writes_a_complete_record_and_a_tidy_table(tmp_path):
 
     table = records.load(tmp_path)
     assert len(table) == len(saved["evals"]) == 3
-    for column in ["run_id", "method", "model", "samples_seen", "compute_target", "compute_reference",
-                   "val_loss", "zeroshot_error.colour_shape", "retrieval_r1.i2t", "data.pool_size", "seed"]:
+    for column in [
+        "run_id",
+        "method",
+        "model",
+        "samples_seen",
+        "compute_target",
+        "compute_reference",
+        "val_loss",
+        "zeroshot_error.colour_shape",
+        "retrieval_r1.i2t",
+        "data.pool_size",
+        "seed",
+    ]:
         assert column in table.columns
     assert table["final"].sum() == 1
     assert run(spec, tmp_path, progress=False)["evals"] == saved["evals"]  # a done run is not trained again
@@ -73,8 +84,17 @@ def test_training_learns_colour_within_a_hundred_steps(tmp_path):
 
 
 def _start(config: Path, out: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "scaling.train", str(config), "--out", str(out), "--no-progress",
-           "--checkpoint-every-steps", "7"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scaling.train",
+        str(config),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--checkpoint-every-steps",
+        "7",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
@@ -128,3 +148,19 @@ def test_sigkill_at_any_moment_resumes_to_the_same_result(tmp_path, method):
     b = torch.load(run_dir / "model.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not list(run_dir.glob(".*tmp"))
+
+
+def test_tensorboard_curves_hold_the_training_scalars_and_the_evaluations(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    spec = parse_spec({**TINY, "logging": {"tensorboard": True, "every": 4}})
+    assert spec.run_id == parse_spec(TINY).run_id  # live curves do not change what a run is
+    record = run(spec, tmp_path, progress=False)
+    events = EventAccumulator(str(tmp_path / "runs" / spec.run_id / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "train/scale", "train/samples_per_second", "train/data_time"} <= tags
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(4, spec.steps + 1, 4))
+    val = events.Scalars("val/val_loss")
+    assert [(e.step, e.value) for e in val] == [(p["step"], pytest.approx(p["val_loss"])) for p in record["evals"]]
+    assert "val/zeroshot_error/colour" in tags
