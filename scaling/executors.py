@@ -104,6 +104,7 @@ def slurm_executor(sweep: SweepFile, res: Resources, name: str, after: Iterable[
         cpus_per_task=res.cpus_per_task,
         gpus_per_node=res.gpus_per_task or None,
         mem_gb=res.mem_gb,
+        nodes=res.nodes,
         tasks_per_node=res.gpus_per_task or 1,  # one process per GPU; the run joins them via SLURM's task variables
         slurm_partition=res.partition,
         slurm_array_parallelism=res.array_parallelism,

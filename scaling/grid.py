@@ -138,11 +138,19 @@ class MethodBlock(Strict):
 
 
 class Evaluation(Strict):
-    """Evaluation settings of every run, the reference included (eval.points, eval.first, data.eval_size)."""
+    """Evaluation settings of every run, the reference included (eval.points, .first, .imagenet, data.eval_size)."""
 
     points: int | None = Field(None, ge=1, le=64)
     first: float | None = Field(None, gt=0, le=1)
     size: int | None = Field(None, gt=0)
+    imagenet: str | None = Field(None, description="ImageFolder of ImageNet-1k val: zero-shot error per point")
+
+
+class Logging(Strict):
+    """Live curves of every run (logging.tensorboard, logging.every of each RunSpec)."""
+
+    tensorboard: bool | None = None
+    every: int | None = Field(None, ge=1)
 
 
 class Analysis(Strict):
@@ -188,6 +196,7 @@ class Grid(Strict):
     models: dict[str, dict[str, Any]] = {}
     methods: dict[Method, MethodBlock] = {}
     evaluation: Evaluation = Evaluation()
+    logging: Logging = Logging()
     executor: Executor = Executor()
     analysis: Analysis | None = None
     max_runs: int = Field(100_000, ge=1, description="larger grids are refused before expansion (a typo guard)")
@@ -418,9 +427,13 @@ class Expander:
             (("eval", "points"), ev.points, "points"),
             (("eval", "first"), ev.first, "first"),
             (("data", "eval_size"), ev.size, "size"),
+            (("eval", "imagenet"), ev.imagenet, "imagenet"),
         ):
             if value is not None:
                 self.base[path] = (value, ("evaluation", key))
+        for key in ("tensorboard", "every"):
+            if (value := getattr(grid.logging, key)) is not None:
+                self.base[("logging", key)] = (value, ("logging", key))
         self.models = {m: flatten(block, (), ("models", m), {}) for m, block in grid.models.items()}
         self.losses = {m: flatten(b.loss, ("loss",), ("methods", m, "loss"), {}) for m, b in grid.methods.items()}
         self.references: dict[str, ReferenceSpec] = {}

@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from scaling.cache import CacheSpec, cache_marker
 from scaling.grid import Expansion
@@ -22,8 +22,12 @@ from scaling.records import CorruptRecord, is_done, read_record, run_dir
 from scaling.runtime import CPU_GFLOPS, GPU_GFLOPS, Executor
 from scaling.spec import ReferenceSpec, RunSpec
 
+if TYPE_CHECKING:
+    from scaling.calibrate import Measured
+
 SWEEP_FILE = "sweep.json"
 RESERVE, RESERVE_BYTES = ".sweep.reserve", 1 << 18  # room to record every job even once the disk is full
+CALIBRATION_FILE = "calibration.json"
 Role = Literal["reference", "cache", "run"]
 
 
@@ -158,6 +162,7 @@ class Plan:
     executor: Executor
     kind: str
     local_slots: tuple[int, int] = (1, 1)  # (runs at once, torch threads each), local kinds only
+    measured: dict[str, Measured] = field(default_factory=dict)  # by calibrate.key, from calibration.json
 
     def lines(self) -> list[str]:
         todo_ids = {t.id for t in self.todo}
@@ -179,10 +184,13 @@ class Plan:
         return out
 
     def cost_lines(self) -> list[str]:
-        """FLOPs to run, and device-hours (GPUs or CPU cores held x wall time) at the assumed per-run throughput."""
+        """FLOPs to run, and device-hours (GPUs or CPU cores held x wall time): measured by --calibrate where
+        the sweep was calibrated, else at the assumed per-run throughput."""
+        from scaling.calibrate import key
+
         hours: dict[str, float] = defaultdict(float)
         rates: dict[str, set[float]] = defaultdict(set)
-        flops, unknown = 0.0, 0
+        flops, unknown, measured = 0.0, 0, 0
         for task in self.todo:
             res = self.executor.resources_for(task.model)
             device = "GPU" if res.gpus_per_task else "CPU"
@@ -191,18 +199,29 @@ class Plan:
                 unknown += 1
                 continue
             flops += f
-            devices = res.gpus_per_task or res.cpus_per_task  # a run holds them all for its whole wall time
-            hours[device] += f / (res.throughput_gflops * 1e9) / 3600 * devices
-            rates[device].add(res.throughput_gflops)
+            devices = (res.gpus_per_task or res.cpus_per_task) * res.nodes  # held for a run's whole wall time
+            cost = self.measured.get(key(task.spec, self.executor, self.kind)) if task.spec is not None else None
+            if cost is not None:
+                hours[device] += cost.run_s(task.spec, task.spec.eval.points) / 3600 * devices
+                measured += 1
+            else:
+                hours[device] += f / (res.throughput_gflops * 1e9) / 3600 * devices
+                rates[device].add(res.throughput_gflops)
         estimate = ", ".join(
-            f"{h:.3g} {d}-hours (at {'/'.join(f'{r:g}' for r in sorted(rates[d]))} GFLOP/s per run)"
+            f"{h:.3g} {d}-hours"
+            + (f" (at {'/'.join(f'{r:g}' for r in sorted(rates[d]))} GFLOP/s per run)" * bool(rates[d]))
             for d, h in hours.items()
         )
         left_out = f" ({unknown} task(s) of unknown size left out: set data.pool_size)" if unknown else ""
+        if measured:
+            basis = f"{measured} task(s) timed on this executor by --calibrate ({self.out / CALIBRATION_FILE})"
+            basis += "; the others at executor.throughput_gflops" if rates else ""
+        else:
+            basis = "throughput is an assumption: executor.throughput_gflops, "
+            basis += f"default CPU {CPU_GFLOPS:g}, GPU {GPU_GFLOPS:g} GFLOP/s per run; measure it with --calibrate"
         return [
             f"  compute to run: {flops:.3g} FLOPs; estimate: {estimate or 'nothing to run'}{left_out}",
-            "  (throughput is an assumption: executor.throughput_gflops, "
-            f"default CPU {CPU_GFLOPS:g}, GPU {GPU_GFLOPS:g} GFLOP/s per run)",
+            f"  ({basis})",
         ]
 
     def executor_line(self) -> str:
@@ -210,8 +229,10 @@ class Plan:
             parallel, threads = self.local_slots
             return f"{self.kind}, {parallel} run(s) at a time, {threads} torch thread(s) each"
         res = self.executor.resources_for(None)
+        per_run = f"{res.nodes} node(s) x {res.gpus_per_task} GPU(s) = {res.nodes * res.gpus_per_task} GPUs per run"
         return (
-            f"slurm, partition {res.partition or '(default)'}, arrays of <= {res.array_parallelism} at once, "
+            f"slurm, {per_run if res.gpus_per_task else f'{res.nodes} node(s) per run'}, "
+            f"partition {res.partition or '(default)'}, arrays of <= {res.array_parallelism} at once, "
             f"{res.timeout_min} min limit, checkpoint every {self.executor.checkpoint_every_s:g} s"
         )
 

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,13 +25,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from scaling.data import build_source, eval_batch, zero_shot_tasks
+from scaling.curves import Curves
+from scaling.data import Batch, build_source, eval_batch, zero_shot_tasks
+from scaling.data.loader import step_loader
 from scaling.distributed import World, average_gradients, barrier, init_world
 from scaling.errors import ConfigError, error_line
-from scaling.evaluate import evaluate
+from scaling.evaluate import evaluate, imagenet_errors
 from scaling.io import write_atomic
 from scaling.losses import build_loss
 from scaling.models import build_model, context_length, model_stats
+from scaling.precision import Numerics
 from scaling.records import CorruptRecord, Record, owner, read_record, run_dir
 from scaling.spec import RunSpec
 
@@ -114,23 +116,7 @@ class State:
     step: int = 0
     evals: list[dict] = field(default_factory=list)
     train_wall_s: float = 0.0
-
-
-@lru_cache(maxsize=2)
-def epoch_order(seed: int, epoch: int, pool: int) -> np.ndarray:
-    """The order in which a run visits its pool in one epoch; seeded apart from weight init."""
-    return np.random.default_rng([seed, 1, epoch]).permutation(pool)
-
-
-def batch_indices(spec: RunSpec, pool: int, step: int) -> np.ndarray:
-    """Pool indices of the global batch at `step`: samples seen beyond the pool repeat it, reshuffled."""
-    seen = np.arange(step * spec.batch_size, (step + 1) * spec.batch_size)
-    epochs, offsets = np.divmod(seen, pool)
-    out = np.empty_like(seen)
-    for e in np.unique(epochs):
-        mask = epochs == e
-        out[mask] = epoch_order(spec.seed, int(e), pool)[offsets[mask]]
-    return out
+    data_wait_s: float = 0.0  # part of train_wall_s spent waiting for the loader
 
 
 def eval_steps(spec: RunSpec) -> list[int]:
@@ -247,9 +233,14 @@ class Run:
         self.source = build_source(spec.data, context_length(spec.model))
         torch.manual_seed(spec.seed)
         self.device = self.world.device
-        self.model = build_model(spec.model, self.source.tokenizer.vocab_size).to(self.device)
+        self.numerics = Numerics(spec.precision, self.device)
+        self.model = build_model(spec.model, self.source.tokenizer.vocab_size)
         self.model.logit_scale.data.fill_(math.log(1 / spec.loss.tau))
         self.model.logit_scale.requires_grad_(bool(spec.loss.learn_tau))
+        self.model.set_grad_checkpointing(spec.grad_checkpointing)
+        self.model.to(self.device, dtype=self.numerics.weight_dtype)
+        self.forward = torch.compile(self.model) if spec.compile else self.model  # same weights, fused graph
+        self.scaler = self.numerics.grad_scaler()
         self.stats = model_stats(spec.model, self.source.tokenizer.vocab_size)
         self.loss = build_loss(spec.method, spec.loss, len(self.source), self.world.rank, self.world.world_size)
         self.reference = None if spec.reference is None else self._load_reference(spec, Path(out), progress)
@@ -280,6 +271,7 @@ class Run:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "loss": self.loss.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "rng": torch.get_rng_state(),
             "state": self.state.__dict__,
         }
@@ -307,6 +299,7 @@ class Run:
             self.model.load_state_dict(blob["model"])
             self.optimizer.load_state_dict(blob["optimizer"])
             self.loss.load_state_dict(blob["loss"])
+            self.scaler.load_state_dict(blob.get("scaler", {}))
             torch.set_rng_state(blob["rng"].cpu())
             self.state = State(**blob["state"])
             if corrupt and self.world.is_main:
@@ -332,6 +325,7 @@ class Run:
             throughput={
                 "samples_per_s": state.step * spec.batch_size / state.train_wall_s if state.train_wall_s else None,
                 "train_wall_s": state.train_wall_s,
+                "data_wait_s": state.data_wait_s,
             },
         )
 
@@ -348,7 +342,10 @@ class Run:
 
     def evaluate(self) -> dict:
         samples = self.state.step * self.spec.batch_size
-        metrics = evaluate(self.model, self.eval_data, self.tasks, self.source.tokenizer)
+        metrics = evaluate(self.model, self.eval_data, self.tasks, self.source.tokenizer, self.numerics)
+        if self.spec.eval.imagenet:
+            tokenizer, numerics = self.source.tokenizer, self.numerics
+            metrics["zeroshot_error"].update(imagenet_errors(self.model, tokenizer, self.spec, numerics, self.world))
         evaluation = {
             "step": self.state.step,
             "samples_seen": samples,
@@ -363,36 +360,33 @@ class Run:
             raise Diverged(self.state.step, self.spec.steps, "the validation loss", metrics["val_loss"])
         return evaluation
 
-    def local_batch(self, step: int):
-        indices = batch_indices(self.spec, len(self.source), step)
-        local = np.array_split(indices, self.world.world_size)[self.world.rank]
-        return self.source.batch(local)
-
-    def train_step(self, step: int) -> float:
+    def train_step(self, step: int, batch: Batch) -> float:
         spec, model = self.spec, self.model
-        tau = (1 / model.logit_scale.detach().exp()).item()
+        tau = (1 / model.logit_scale.detach().float().exp()).item()
         set_learning_rates(self.optimizer, spec, step, self.loss.tau_lr_factor(tau))
-        batch = self.local_batch(step)
-        out = model(batch.images.to(self.device, non_blocking=True), batch.tokens.to(self.device, non_blocking=True))
+        with self.numerics.autocast():
+            out = self.forward(self.numerics.images(batch.images), batch.tokens.to(self.device, non_blocking=True))
         ref_img = ref_txt = None
         if self.reference is not None:
             ref_img, ref_txt = self.reference.features(batch)
         epoch = step * spec.batch_size // len(self.source)
-        loss = self.loss(
-            out["image_features"],
-            out["text_features"],
-            out["logit_scale"],
+        loss = self.loss(  # in fp32, whatever the forward's precision
+            out["image_features"].float(),
+            out["text_features"].float(),
+            out["logit_scale"].float(),
             batch.index,
             epoch,
             ref_image_features=ref_img,
             ref_text_features=ref_txt,
         )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         average_gradients(model, self.world)
+        self.scaler.unscale_(self.optimizer)
         if spec.optim.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), spec.optim.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed
+        self.scaler.update()
         with torch.no_grad():
             model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
         for what, value in (("the training loss", loss.item()), ("the logit scale", model.logit_scale.item())):
@@ -449,12 +443,28 @@ class Run:
         )
         last_save, last_save_step = time.monotonic(), state.step
         self.write_record("running")
+        batches = iter(step_loader(self.source, spec, self.world, start=state.step))
+        curves = Curves(spec.logging, self.dir, self.world.is_main)
         while state.step < spec.steps:
             self.between_steps = False
             tick = time.perf_counter()
-            loss = self.train_step(state.step)
+            batch = next(batches)
+            data_s = time.perf_counter() - tick
+            loss = self.train_step(state.step, batch)
             state.step += 1
-            state.train_wall_s += time.perf_counter() - tick
+            step_s = time.perf_counter() - tick
+            state.data_wait_s += data_s
+            state.train_wall_s += step_s
+            lr, scale = self.optimizer.param_groups[0]["lr"], self.model.logit_scale.exp().item()
+            curves.train(
+                state.step,
+                loss=loss,
+                lr=lr,
+                scale=scale,
+                batch_time=step_s,
+                data_time=data_s,
+                samples_per_second=spec.batch_size / step_s,
+            )
             bar.update(1)
             bar.set_postfix(
                 loss=f"{loss:.3f}",
@@ -464,6 +474,7 @@ class Run:
             if todo and state.step == todo[0]:
                 todo.pop(0)
                 state.evals.append(self.evaluate())
+                curves.evaluation(state.evals[-1])
                 self.save_checkpoint()
                 self.write_record("running")
                 last_save, last_save_step = time.monotonic(), state.step
@@ -471,6 +482,7 @@ class Run:
                 self.save_checkpoint()
                 last_save, last_save_step = time.monotonic(), state.step
             self.between_steps = True
+        curves.close()
         bar.close()
 
     def checkpoint_now(self) -> bool:

@@ -29,14 +29,22 @@ class Resources(BaseModel):
 
     partition: str | None = None
     cpus_per_task: int | None = Field(None, ge=1)
-    gpus_per_task: int | None = Field(None, ge=0)
+    gpus_per_task: int | None = Field(None, ge=0, description="GPUs per node of a run, one process each")
+    nodes: int | None = Field(None, ge=1, description="nodes per run (SLURM)")
     mem_gb: float | None = Field(None, gt=0)
     timeout_min: int | None = Field(None, ge=1)
     array_parallelism: int | None = Field(None, ge=1)
     throughput_gflops: float | None = Field(None, gt=0, description="per run, for the plan's time estimate")
 
 
-RESOURCE_DEFAULTS = {"cpus_per_task": 1, "gpus_per_task": 0, "mem_gb": 4.0, "timeout_min": 60, "array_parallelism": 64}
+RESOURCE_DEFAULTS = {
+    "cpus_per_task": 1,
+    "gpus_per_task": 0,
+    "nodes": 1,
+    "mem_gb": 4.0,
+    "timeout_min": 60,
+    "array_parallelism": 64,
+}
 
 
 class Executor(Resources):

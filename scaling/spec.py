@@ -2,7 +2,10 @@
 
 Two specs that train the same thing must hash the same, so method defaults are resolved into concrete values
 at validation time, and nothing that does not change the result (paths of outputs, threads, progress bars,
-how often to checkpoint) lives here.
+how often to checkpoint) lives here. Exceptions the grid must be able to set per run, never hashed: the
+loader's `data.workers` and `data.prefetch_factor` (bitwise-neutral), `grad_checkpointing` (it recomputes
+the same activations) and `logging` (live curves). Fields added after results were recorded (`precision`,
+`compile`, `eval.imagenet`) are hashed only away from their defaults, so the ids of earlier runs stand.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scaling.errors import ConfigError
 
 Method = Literal["clip", "fastclip", "drrho"]
+Precision = Literal["fp32", "amp_bf16", "amp_fp16", "pure_bf16"]  # open_clip_train's --precision names
+
+# Not part of a run's identity: how fast, never what (see the module docstring).
+UNHASHED = {"grad_checkpointing": True, "logging": True, "data": {"workers", "prefetch_factor"}}
+HASHED_AWAY_FROM_DEFAULT = (("precision",), ("compile",), ("eval", "imagenet"))
 
 # Method defaults from the DRRho-CLIP spec §2g (official recipe) and open_clip's ClipLoss.
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -50,6 +58,10 @@ class DataSpec(Frozen):
     path: str | None = Field(None, description="webdataset shards (brace pattern) or CSV file")
     eval_path: str | None = Field(None, description="held-out shards/CSV for real data")
     eval_size: int = Field(2000, gt=0)
+    workers: int | None = Field(
+        None, ge=0, description="loader processes per rank (None: cores - 1, or cpus_per_task - 1 on SLURM)"
+    )
+    prefetch_factor: int = Field(2, ge=1, description="batches each worker prepares ahead")
 
     @model_validator(mode="before")
     @classmethod
@@ -119,6 +131,14 @@ class EvalSpec(Frozen):
 
     points: int = Field(6, ge=1, le=64)
     first: float = Field(0.05, gt=0, le=1, description="first point as a fraction of samples_seen")
+    imagenet: str | None = Field(None, description="ImageFolder of the ImageNet-1k val set: zero-shot error")
+
+
+class LoggingSpec(Frozen):
+    """Live curves beside the record (open_clip_train's scalar names); off by default."""
+
+    tensorboard: bool = Field(False, description="event files in <run dir>/tensorboard (needs the tensorboard extra)")
+    every: int = Field(10, ge=1, description="training scalars every N steps")
 
 
 class RunSpec(Frozen):
@@ -134,6 +154,10 @@ class RunSpec(Frozen):
     eval: EvalSpec = EvalSpec()
     seed: int = Field(0, ge=0, lt=2**63)
     reference: ReferenceSpec | None = None
+    precision: Precision = Field("fp32", description="autocast (amp_*) or bf16 weights; losses stay fp32")
+    grad_checkpointing: bool = Field(False, description="recompute activations in backward (open_clip's)")
+    compile: bool = Field(False, description="torch.compile the model's forward")
+    logging: LoggingSpec = LoggingSpec()
 
     @model_validator(mode="before")
     @classmethod
@@ -159,6 +183,8 @@ class RunSpec(Frozen):
             raise ValueError(f"batch_size {self.batch_size} is larger than data.pool_size {self.data.pool_size}")
         if self.samples_seen < self.batch_size:
             raise ValueError(f"samples_seen {self.samples_seen} is smaller than one batch ({self.batch_size})")
+        if self.eval.imagenet and self.data.source == "synthetic":
+            raise ValueError("eval.imagenet: ImageNet class names need real data's BPE tokenizer (data.source)")
         if (self.method == "drrho") != (self.reference is not None):
             raise ValueError("reference: method drrho needs a reference; clip and fastclip take none")
         return self
@@ -168,7 +194,20 @@ class RunSpec(Frozen):
         return self.samples_seen // self.batch_size
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+
+    def identity(self) -> dict:
+        """The fields that make the result, as JSON: loader settings and defaults of later fields left out."""
+        out = self.model_dump(mode="json", exclude=UNHASHED)
+        for *parents, name in HASHED_AWAY_FROM_DEFAULT:
+            node, model = out, RunSpec
+            for part in parents:
+                node, model = node[part], model.model_fields[part].annotation
+            if node[name] == model.model_fields[name].default:
+                del node[name]
+        if self.reference is not None and self.reference.run is not None:
+            out["reference"]["run"] = self.reference.run.identity()
+        return out
 
     @cached_property
     def run_id(self) -> str:

@@ -1,4 +1,4 @@
-"""`python -m scaling.sweep grid.yaml [key=value ...] [--dry-run] [--executor auto|local|slurm|debug]`.
+"""`python -m scaling.sweep grid.yaml [key=value ...] [--dry-run] [--calibrate] [--executor auto|local|slurm|debug]`.
 
 Expands a grid into run specs, prints the plan (tasks per role, method and model; FLOPs; estimated device
 hours), skips tasks whose records are complete or whose jobs are still in flight, and runs the rest as a DAG:
@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from scaling.calibrate import calibrate
+from scaling.calibrate import load as load_calibration
 from scaling.errors import exits_cleanly
 from scaling.executors import execute, in_flight, local_slots, resolve_kind
 from scaling.grid import Expansion, Grid, load_grid
@@ -33,6 +35,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--wait", action="store_true", help="SLURM: follow the jobs to the end, then analyse")
     parser.add_argument("--analyse", action="store_true", help="only fit and plot the finished runs")
+    parser.add_argument(
+        "--calibrate", action="store_true", help="time a few steps of each model on the executor; plan with them"
+    )
     return parser.parse_args(argv)
 
 
@@ -99,8 +104,14 @@ def submit(expansion: Expansion, tasks: list[Task], kind: str, args: argparse.Na
     sweep = SweepFile.create(expansion, out, tasks, kind)
     active = in_flight(sweep)
     pending = todo(tasks, out, skip=set(active))
-    plan = Plan(grid.name, out, tasks, pending, sweep.executor, kind, local_slots(sweep.executor, kind))
+    slots = local_slots(sweep.executor, kind)
+    if args.calibrate and not args.dry_run:
+        calibrate(sweep, [t for t in tasks if t.spec is not None], slots)
+    plan = Plan(grid.name, out, tasks, pending, sweep.executor, kind, slots, measured=load_calibration(out))
     print("\n".join(plan.lines()))
+    if args.calibrate:
+        print("calibrated: nothing submitted" if not args.dry_run else "dry run: nothing calibrated")
+        return 0
     for err in corrupt_records(tasks, out):
         print(f"  {err}: its run counts as not done")
     if active:

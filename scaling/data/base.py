@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -21,6 +21,28 @@ class Batch:
     def __len__(self) -> int:
         return len(self.index)
 
+    def pin_memory(self) -> Batch:
+        """Page-locked copies (the DataLoader calls this on CUDA), so the step's non_blocking copies overlap."""
+        return replace(self, images=self.images.pin_memory(), tokens=self.tokens.pin_memory())
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Training-time randomness of one batch: each sample's draw is a pure function of (run seed, pool index,
+    epoch), so workers, ranks and resumes all see the same crops."""
+
+    seed: int
+    epochs: np.ndarray  # int64 [n]: the epoch in which each sample of the batch is seen
+
+    def seeds(self, indices: np.ndarray) -> list[int]:
+        """One 64-bit seed per sample, from a Philox stream keyed apart from every other use of the run seed."""
+        key = np.array([self.seed, AUGMENT_STREAM], dtype=np.uint64)
+        pairs = zip(indices, self.epochs, strict=True)
+        return [int(np.random.Philox(key=key, counter=[0, int(e), int(i), 0]).random_raw()) for i, e in pairs]
+
+
+AUGMENT_STREAM = 7
+
 
 class Tokenizer(Protocol):
     """What open_clip's `build_zero_shot_classifier` and the trainer need from a tokenizer."""
@@ -38,7 +60,7 @@ class Source(Protocol):
 
     def __len__(self) -> int: ...
 
-    def batch(self, indices: np.ndarray) -> Batch: ...
+    def batch(self, indices: np.ndarray, augment: Augmentation | None = None) -> Batch: ...
 
     def captions(self, indices: np.ndarray) -> list[str]: ...
 

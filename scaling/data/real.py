@@ -1,13 +1,15 @@
 """Real image–caption data for cluster users: webdataset shards or a CSV, by global index.
 
 Both formats become an index with random access, so the trainer's exact-resume sampler works the same on
-real and synthetic data. Images go through open_clip's eval transform (resize, centre crop, CLIP mean/std);
+real and synthetic data. Training images go through open_clip's train transform (random resized crop, seeded
+per sample by `Augmentation`), held-out and reference images through its eval transform (resize, centre crop);
 captions through open_clip's BPE tokenizer. Unreadable input raises ConfigError naming the spec field.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
@@ -15,7 +17,7 @@ import torch
 from open_clip.transform import image_transform
 from PIL import Image
 
-from scaling.data.base import Batch, as_indices, one_line
+from scaling.data.base import Augmentation, Batch, as_indices, one_line
 from scaling.data.shards import ShardIndex
 from scaling.data.table import TableIndex
 from scaling.data.tokenizer import bpe_tokenizer
@@ -64,15 +66,20 @@ class RealSource:
             raise ConfigError(f"{size_field}: {pool_size} samples requested but {field} has only {available}")
         self.pool_size = available if pool_size is None else pool_size
         self.tokenizer = bpe_tokenizer(context_length)
-        self._transform = image_transform(image_size, is_train=False)
+        self._eval_transform = image_transform(image_size, is_train=False)
+        self._train_transform = image_transform(image_size, is_train=True)
 
     def __len__(self) -> int:
         return self.pool_size
 
-    def batch(self, indices: np.ndarray) -> Batch:
-        """Decoded, normalised images and BPE tokens of the given pool indices, in the given order."""
+    def batch(self, indices: np.ndarray, augment: Augmentation | None = None) -> Batch:
+        """Decoded, normalised images and BPE tokens of the given pool indices, in the given order; with
+        `augment`, through the train transform, each sample's randomness seeded by it."""
         idx = as_indices(indices, self.pool_size)
-        images = torch.stack([self._transform(self._image(int(i))) for i in idx])
+        if augment is None:
+            images = torch.stack([self._eval_transform(self._image(int(i))) for i in idx])
+        else:
+            images = torch.stack(list(self._augmented(idx, augment)))
         return Batch(images=images, tokens=self.tokenizer(self.captions(idx)), index=torch.from_numpy(idx))
 
     def captions(self, indices: np.ndarray) -> list[str]:
@@ -90,6 +97,12 @@ class RealSource:
             "tokenizer": f"bpe-{self.tokenizer.vocab_size}",
             "context_length": self.tokenizer.context_length,
         }
+
+    def _augmented(self, idx: np.ndarray, augment: Augmentation) -> Iterator[torch.Tensor]:
+        with torch.random.fork_rng(devices=[]):  # the trainer's own RNG stream is left untouched
+            for i, seed in zip(idx, augment.seeds(idx), strict=True):
+                torch.manual_seed(seed)
+                yield self._train_transform(self._image(int(i)))
 
     def _image(self, i: int) -> Image.Image:
         data = self._index.image_bytes(i)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from scaling.data import grammar
-from scaling.data.base import Batch, as_indices
+from scaling.data.base import Augmentation, Batch, as_indices
 from scaling.data.render import pixel_words, render
 from scaling.data.scenes import (
     EVAL,
@@ -74,8 +74,9 @@ class SyntheticSource:
     def __len__(self) -> int:
         return self.pool_size
 
-    def batch(self, indices: np.ndarray) -> Batch:
-        """Images in [-1, 1] and compact token ids of the given pool indices, in the given order."""
+    def batch(self, indices: np.ndarray, augment: Augmentation | None = None) -> Batch:
+        """Images in [-1, 1] and compact token ids of the given pool indices, in the given order (procedural
+        samples are not augmented: `augment` is ignored)."""
         idx = as_indices(indices, self.pool_size)
         samples = self._fetch(idx)
         # in numpy: torch maps a fresh multi-MB buffer per call (~15 ms of page faults on a VM), numpy reuses

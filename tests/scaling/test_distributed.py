@@ -86,3 +86,31 @@ def _without_key_bias(name: str, tensor: torch.Tensor) -> torch.Tensor:
         q, _, v = tensor.chunk(3)
         return torch.cat([q, v])
     return tensor
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm")
+def test_a_two_task_slurm_job_equals_one_process(tmp_path):
+    """Ranks, world size and the master address come from SLURM's variables (srun, no torchrun)."""
+    import submitit
+
+    from scaling.jobs import RunJob
+
+    spec = parse_spec(
+        {"model": "w32-l1", "samples_seen": 32 * 12, "batch_size": 32, "data": DATA, "eval": {"points": 2}}
+    )
+    executor = submitit.AutoExecutor(tmp_path / "jobs", cluster="slurm")
+    executor.update_parameters(
+        name=f"two-tasks-{tmp_path.name}", tasks_per_node=2, cpus_per_task=1, timeout_min=10, mem_gb=2
+    )
+    job = executor.submit(RunJob(spec, str(tmp_path / "slurm"), threads=1))
+    assert [r["status"] for r in job.results()] == ["done", "done"]  # one result per task
+    run(spec, tmp_path / "local", progress=False)
+
+    one, two = (
+        records.read_record(records.run_dir(tmp_path / d, spec.run_id)).model_dump() for d in ("local", "slurm")
+    )
+    assert two["env"]["world_size"] == 2
+    for a, b in zip(one["evals"], two["evals"], strict=True):
+        assert b["val_loss"] == pytest.approx(a["val_loss"], abs=1e-4)
+        assert b["logit_scale"] == pytest.approx(a["logit_scale"], rel=1e-5)

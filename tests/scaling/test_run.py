@@ -14,8 +14,9 @@ import torch
 import yaml
 
 from scaling import records
+from scaling.data.loader import batch_indices
 from scaling.errors import ConfigError
-from scaling.run import Diverged, Run, batch_indices, eval_steps, run
+from scaling.run import Diverged, Run, eval_steps, run
 from scaling.spec import parse_spec
 
 TINY = {
@@ -175,10 +176,10 @@ class Crash(Exception):
 def crash_at(monkeypatch: pytest.MonkeyPatch, at: int) -> None:
     train_step = Run.train_step
 
-    def crashing(self, step: int) -> float:
+    def crashing(self, step: int, batch) -> float:
         if step == at:
             raise Crash
-        return train_step(self, step)
+        return train_step(self, step, batch)
 
     monkeypatch.setattr(Run, "train_step", crashing)
 
@@ -257,3 +258,19 @@ def test_a_run_started_by_scaling_train_never_stays_running_after_it_died(tmp_pa
     else:
         assert record.status == "running" and record.owner["pid"] == proc.pid
         assert records.owner_died(record)
+
+
+def test_tensorboard_curves_hold_the_training_scalars_and_the_evaluations(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    spec = parse_spec({**TINY, "logging": {"tensorboard": True, "every": 4}})
+    assert spec.run_id == parse_spec(TINY).run_id  # live curves do not change what a run is
+    record = run(spec, tmp_path, progress=False)
+    events = EventAccumulator(str(tmp_path / "runs" / spec.run_id / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "train/scale", "train/samples_per_second", "train/data_time"} <= tags
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(4, spec.steps + 1, 4))
+    val = events.Scalars("val/val_loss")
+    assert [(e.step, e.value) for e in val] == [(p.step, pytest.approx(p.val_loss)) for p in record.evals]
+    assert "val/zeroshot_error/colour" in tags

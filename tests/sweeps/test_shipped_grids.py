@@ -11,9 +11,9 @@ from scaling.grid import load_grid
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 
 
-def dry_run(name: str) -> str:
+def dry_run(name: str, *overrides: str) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "scaling.sweep", str(SWEEPS / name), "--dry-run"],
+        [sys.executable, "-m", "scaling.sweep", str(SWEEPS / name), *overrides, "--dry-run"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -44,6 +44,15 @@ def test_paper_grid_is_the_papers_eleven_configurations_per_method():
     steered = next(s for s in load_grid(SWEEPS / "paper_dfn.yaml").runs if s.method == "drrho")
     assert (steered.reference.pretrained, steered.reference.model) == ("openai", "ViT-B-32")
     assert (steered.loss.tau, steered.loss.learn_tau, steered.batch_size) == (0.01, False, 5120)
+
+
+def test_paper_grid_measures_imagenet_in_amp_bf16_and_scales_out_with_nodes():
+    expansion = load_grid(SWEEPS / "paper_dfn.yaml")
+    assert all(s.precision == "amp_bf16" and s.eval.imagenet for s in expansion.runs)
+    assert {s.model for s in expansion.runs if s.grad_checkpointing} == {"ViT-L-14"}
+    assert expansion.grid.analysis.y == "zeroshot_error.imagenet"
+    assert "1 node(s) x 8 GPU(s) = 8 GPUs per run" in dry_run("paper_dfn.yaml")
+    assert "2 node(s) x 8 GPU(s) = 16 GPUs per run" in dry_run("paper_dfn.yaml", "executor.nodes=2")
 
 
 @pytest.mark.parametrize("name", ["demo.yaml", "cpu_study.yaml", "smoke.yaml"])

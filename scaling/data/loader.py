@@ -1,0 +1,80 @@
+"""A run's batches, step by step, prepared ahead by DataLoader worker processes.
+
+The sampler's contract: the global batch of step s is a pure function of (seed, s) (`batch_indices`), and
+rank r takes the r-th of `world_size` equal slices of it. The DataLoader's items are therefore *steps*: worker
+k builds the whole local batch of every k-th step and the loader hands them back in step order, so a run with
+workers sees exactly the batches (same samples, same pool indices for DRRho's u and the reference cache) of a
+run without, and a resumed run starts its loader at the step it stopped at. One loader iterates over all
+remaining steps of a run, so its workers live (persist) as long as the run does.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+
+from scaling.data.base import Augmentation, Batch, Source
+
+if TYPE_CHECKING:
+    from scaling.distributed import World
+    from scaling.spec import RunSpec
+
+
+@lru_cache(maxsize=2)
+def epoch_order(seed: int, epoch: int, pool: int) -> np.ndarray:
+    """The order in which a run visits its pool in one epoch; seeded apart from weight init."""
+    return np.random.default_rng([seed, 1, epoch]).permutation(pool)
+
+
+def counters(spec: RunSpec, step: int) -> np.ndarray:
+    """Run-wide sample counters of the global batch at `step`."""
+    return np.arange(step * spec.batch_size, (step + 1) * spec.batch_size)
+
+
+def batch_indices(spec: RunSpec, pool: int, step: int) -> np.ndarray:
+    """Pool indices of the global batch at `step`: samples seen beyond the pool repeat it, reshuffled."""
+    epochs, offsets = np.divmod(counters(spec, step), pool)
+    out = np.empty_like(offsets)
+    for e in np.unique(epochs):
+        mask = epochs == e
+        out[mask] = epoch_order(spec.seed, int(e), pool)[offsets[mask]]
+    return out
+
+
+def default_workers() -> int:
+    """One core for training, the rest decode: cores − 1 (SLURM: cpus_per_task − 1, else this process's cores)."""
+    cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or len(os.sched_getaffinity(0)))
+    return max(0, cores - 1)
+
+
+class StepBatches(Dataset):
+    """Item s = this rank's slice of the global batch of step s."""
+
+    def __init__(self, source: Source, spec: RunSpec, world: World) -> None:
+        self.source, self.spec, self.world = source, spec, world
+
+    def __len__(self) -> int:
+        return self.spec.steps
+
+    def __getitem__(self, step: int) -> Batch:
+        pool, ranks, rank = len(self.source), self.world.world_size, self.world.rank
+        indices = np.array_split(batch_indices(self.spec, pool, step), ranks)[rank]
+        epochs = np.array_split(counters(self.spec, step) // pool, ranks)[rank]
+        return self.source.batch(indices, Augmentation(self.spec.seed, epochs))
+
+
+def step_loader(source: Source, spec: RunSpec, world: World, start: int = 0) -> DataLoader:
+    """Local batches of steps start, start + 1, ..., spec.steps − 1, in order, `data.workers` processes ahead."""
+    workers = default_workers() if spec.data.workers is None else spec.data.workers
+    return DataLoader(
+        StepBatches(source, spec, world),
+        batch_size=None,  # items are whole batches already
+        sampler=range(start, spec.steps),
+        num_workers=workers,
+        prefetch_factor=spec.data.prefetch_factor if workers else None,
+        pin_memory=world.device.type == "cuda",  # with non_blocking copies in the step
+    )
