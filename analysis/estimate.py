@@ -111,12 +111,12 @@ def huber_objective(
         # Wild trial steps of the line search overflow to inf; the search rejects them.
         with np.errstate(over="ignore", invalid="ignore"):
             log_pred, vjp = law.log_model(theta, tuple(pick(v, rows) for v in inputs))
-        resid = log_pred - pick(log_y, rows)
-        w = pick(weight, rows)
-        size = np.abs(resid)
-        loss = np.where(size <= delta, 0.5 * resid**2, delta * (size - 0.5 * delta))
-        norm = w.sum(-1) if reduction == "mean" else np.ones(1)
-        grad = vjp(w * np.clip(resid, -delta, delta))
+            resid = log_pred - pick(log_y, rows)
+            w = pick(weight, rows)
+            size = np.abs(resid)
+            loss = np.where(size <= delta, 0.5 * resid**2, delta * (size - 0.5 * delta))
+            norm = w.sum(-1) if reduction == "mean" else np.ones(1)
+            grad = vjp(w * np.clip(resid, -delta, delta))
         return (w * loss).sum(-1) / norm, grad / norm[:, None]
 
     # Evaluate in blocks of rows whose temporaries fit in cache: ~3x faster than one pass over 4500 starts.

@@ -78,7 +78,17 @@ def lbfgs_batch(
     gtol: float = GTOL,
     max_steps: int = 40,
 ) -> BatchResult:
-    """Minimise S independent problems from starts x0 (S, p); unconstrained L-BFGS with Armijo steps."""
+    """Minimise S independent problems from starts x0 (S, p); unconstrained L-BFGS with Armijo steps.
+
+    A start far from the optimum (Hoffmann's corner starts) may reach non-finite values; such a problem stops
+    being active, and the fit keeps the best finite start, so numpy's warnings about it would only be noise."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _lbfgs_batch(fg, x0, memory, maxiter, ftol, gtol, max_steps)
+
+
+def _lbfgs_batch(
+    fg: BatchObjective, x0: np.ndarray, memory: int, maxiter: int, ftol: float, gtol: float, max_steps: int
+) -> BatchResult:
     n_prob, dim = x0.shape
     x = np.array(x0, dtype=float)
     f, g = fg(x, np.arange(n_prob))
