@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from scaling.curves import Curves
 from scaling.data import Batch, build_source, eval_batch, zero_shot_tasks
-from scaling.data.loader import step_loader
+from scaling.data.loader import start, step_loader
 from scaling.distributed import World, average_gradients, barrier, init_world
 from scaling.errors import ConfigError, error_line
 from scaling.evaluate import evaluate, imagenet_errors
@@ -443,7 +443,7 @@ class Run:
         )
         last_save, last_save_step = time.monotonic(), state.step
         self.write_record("running")
-        batches = iter(step_loader(self.source, spec, self.world, start=state.step))
+        batches = start(step_loader(self.source, spec, self.world, start=state.step))
         curves = Curves(spec.logging, self.dir, self.world.is_main)
         while state.step < spec.steps:
             self.between_steps = False

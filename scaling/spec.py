@@ -59,7 +59,9 @@ class DataSpec(Frozen):
     eval_path: str | None = Field(None, description="held-out shards/CSV for real data")
     eval_size: int = Field(2000, gt=0)
     workers: int | None = Field(
-        None, ge=0, description="loader processes per rank (None: cores - 1, or cpus_per_task - 1 on SLURM)"
+        None,
+        ge=0,
+        description="loader processes per rank (None: the run's torch threads - 1, or cpus_per_task - 1 on SLURM)",
     )
     prefetch_factor: int = Field(2, ge=1, description="batches each worker prepares ahead")
 

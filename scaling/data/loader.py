@@ -11,10 +11,13 @@ remaining steps of a run, so its workers live (persist) as long as the run does.
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from scaling.data.base import Augmentation, Batch, Source
@@ -46,8 +49,10 @@ def batch_indices(spec: RunSpec, pool: int, step: int) -> np.ndarray:
 
 
 def default_workers() -> int:
-    """One core for training, the rest decode: cores − 1 (SLURM: cpus_per_task − 1, else this process's cores)."""
-    cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or len(os.sched_getaffinity(0)))
+    """One of the run's cores trains, the rest decode: SLURM's cpus_per_task − 1, else the run's torch threads − 1
+    (all cores for `scaling.train`; a local sweep gives each of its parallel runs its share, so two runs on two
+    cores fork no workers instead of four processes competing for two cores)."""
+    cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or torch.get_num_threads())
     return max(0, cores - 1)
 
 
@@ -77,4 +82,23 @@ def step_loader(source: Source, spec: RunSpec, world: World, start: int = 0) -> 
         num_workers=workers,
         prefetch_factor=spec.data.prefetch_factor if workers else None,
         pin_memory=world.device.type == "cuda",  # with non_blocking copies in the step
+        worker_init_fn=_release_stop_signals if workers else None,
     )
+
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def _release_stop_signals(worker: int) -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def start(loader: DataLoader) -> Iterator[Batch]:
+    """The loader's iterator, its workers forked with stop signals held: a SIGTERM that lands mid-fork is
+    delivered right after, in the training process, instead of raising inside a fork hook, where Python
+    ignores it (seen: such a run trained on to `done`). Workers release the signals again when they start."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return iter(loader)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)

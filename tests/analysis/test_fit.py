@@ -230,7 +230,8 @@ def test_chinchilla_cli_needs_no_x_and_fits_every_point(tmp_path, capsys):
     assert main([*args, "--frontier", "running-min"]) == 0  # a frontier on compute stays available, if asked
     assert json.loads(capsys.readouterr().out)["fits"][0]["report"]["points_used"] < 240
     assert main([str(csv), "--y", "loss"]) == 2
-    assert capsys.readouterr().err == "python -m analysis.fit: error: --x (the compute column) is required for law 'power'\n"
+    error = "python -m analysis.fit: error: --x (the compute column) is required for law 'power'\n"
+    assert capsys.readouterr().err == error
 
 
 def test_cli_fills_the_misfitting_checklist_with_a_leave_largest_out_check(capsys):
