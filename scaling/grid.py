@@ -19,7 +19,7 @@ import os
 import re
 import reprlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,71 +30,11 @@ from scaling.errors import ConfigError, each_error, pydantic_message
 from scaling.keys import model_at, spec_paths, suggest, unknown_key
 from scaling.runtime import Executor
 from scaling.spec import LossSpec, Method, ReferenceSpec, RunSpec, apply_override
-from scaling.yamlfile import Document, KeyPath, dotted, duplicate_messages, read_yaml
+from scaling.yamlfile import GridError, KeyPath, Source, dotted, duplicate_messages, read_grid_file
 
 GridPath = KeyPath
 SpecPath = tuple[str, ...]
 Layer = dict[SpecPath, tuple[Any, GridPath]]  # spec path -> (value, the grid key it came from)
-
-
-# -- the grid file and where its keys came from ------------------------------------------------------------------
-
-
-def read_grid_file(path: Path) -> tuple[dict, Document]:
-    """The grid file as a mapping, with the line of every key path (1-based) and its duplicate keys."""
-    document = read_yaml(path)
-    raw = {} if document.data is None else document.data
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}:1: expected a mapping (name, out, base, axes, ...) at the top level")
-    return raw, document
-
-
-class GridError(ConfigError):
-    """One problem of a grid: its line (0 for an override) orders a file's problems; `problem` is the message
-    without the grid point it was found at, so the same problem at many points is reported once."""
-
-    def __init__(self, line: int, problem: str, at_point: str = ""):
-        super().__init__(problem + at_point)
-        self.line, self.problem = line, problem
-
-
-@dataclass
-class Source:
-    """Where grid keys came from: the file's lines, and the keys set by command-line overrides. Collects the
-    problems found, so a file with several is reported whole, one line each, in file order."""
-
-    path: Path
-    lines: dict[GridPath, int] = field(default_factory=dict)
-    overrides: dict[str, str] = field(default_factory=dict)  # dotted key -> the key=value given
-    problems: list[GridError] = field(default_factory=list)
-
-    def error(self, path: GridPath, message: str, at_point: str = "") -> GridError:
-        return GridError(self.line(path), f"{self.where(path)}: {dotted(path) or '(top level)'}: {message}", at_point)
-
-    def add(self, path: GridPath, message: str) -> None:
-        self.problems.append(self.error(path, message))
-
-    def check(self) -> None:
-        """Raise every problem found so far: overrides first, then in file order, each once."""
-        if self.problems:
-            ordered = sorted(self.problems, key=lambda err: err.line)
-            raise ConfigError(*dict.fromkeys(str(err) for err in ordered))
-
-    def override(self, path: GridPath) -> str | None:
-        name = dotted(path)
-        for key, item in self.overrides.items():
-            if name == key or name.startswith((f"{key}.", f"{key}[")):
-                return item
-        return None
-
-    def line(self, path: GridPath) -> int:
-        if self.override(path):
-            return 0
-        return next((self.lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self.lines), 1)
-
-    def where(self, path: GridPath) -> str:
-        item = self.override(path)
-        return f"override {item}" if item else f"{self.path}:{self.line(path)}"
 
 
 # -- schema -----------------------------------------------------------------------------------------------------
