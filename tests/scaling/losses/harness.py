@@ -83,7 +83,7 @@ def run_steps(
         for key, tensor in zip(record, (value, image.grad, text.grad, scale.grad), strict=True):
             record[key].append(tensor.detach().clone())
     record["tables"] = [
-        buffer.clone() for name, buffer in loss.named_buffers() if name.startswith("estimator.")
+        buffer.clone() for name, buffer in loss.named_buffers() if "estimator." in name
     ]
     return record
 
@@ -95,32 +95,35 @@ def _free_port() -> int:
 
 
 def _rank_main(
-    rank: int, port: int, out_dir: str, method: str, params: LossSpec, data_size: int, steps
+    rank: int, port: int, out_dir: str, method: str, params: LossSpec, data_size: int, steps, options: dict
 ) -> None:
     """Entry point of one spawned rank: join the gloo group, run the steps, save what it saw."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE, timeout=timedelta(seconds=60))
     try:
-        loss = build_loss(method, params, data_size, rank, WORLD_SIZE).double()
+        loss = build_loss(method, params, data_size, rank, WORLD_SIZE, **options).double()
         torch.save(run_steps(loss, steps, rank, WORLD_SIZE), Path(out_dir) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
 
 def run_on_two_ranks(
-    method: str, params: LossSpec, data_size: int, steps: list[Step]
+    method: str, params: LossSpec, data_size: int, steps: list[Step], **options
 ) -> list[dict[str, list]]:
-    """What each of two gloo ranks records for the same global steps (each gets half of every batch)."""
+    """What each of two gloo ranks records for the same global steps (each gets half of every batch).
+
+    ``options`` go to build_loss (e.g. ``distill=DistillSpec(...)``).
+    """
     with tempfile.TemporaryDirectory() as out_dir:
         mp.spawn(
-            _rank_main, args=(_free_port(), out_dir, method, params, data_size, steps), nprocs=WORLD_SIZE
+            _rank_main, args=(_free_port(), out_dir, method, params, data_size, steps, options), nprocs=WORLD_SIZE
         )
         return [torch.load(Path(out_dir) / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
 
 
 def assert_two_ranks_match_single_process(
-    method: str, params: LossSpec, data_size: int, steps: list[Step]
+    method: str, params: LossSpec, data_size: int, steps: list[Step], **options
 ) -> None:
     """Rank losses average, and rank gradients sum ÷ world size, to the single-process values.
 
@@ -130,8 +133,8 @@ def assert_two_ranks_match_single_process(
     is replicated, so its gradients are summed over ranks directly. The u tables must be identical on all
     ranks and equal to the single-process ones.
     """
-    single = run_steps(build_loss(method, params, data_size).double(), steps)
-    ranks = run_on_two_ranks(method, params, data_size, steps)
+    single = run_steps(build_loss(method, params, data_size, **options).double(), steps)
+    ranks = run_on_two_ranks(method, params, data_size, steps, **options)
     for step in range(len(steps)):
         torch.testing.assert_close(sum(r["loss"][step] for r in ranks) / WORLD_SIZE, single["loss"][step])
         for key in ("image_grad", "text_grad"):
