@@ -112,7 +112,8 @@ def resolve_selection(key: str, selection: SelectionSpec) -> SelectionSpec:
 
 
 def super_batch_size(trained: int, selection: SelectionSpec) -> int:
-    """n = b/(1 − f) loaded examples for b trained ones; fails unless both are whole and K divides b (note §1.2).
+    """n = b/(1 − f) loaded examples for b trained ones; fails unless both are whole and K chunks divide b
+    (note §1.2; the independent rule has no chunks).
 
     The official code sizes FastCLIP's diagonal offsets with ⌊n(1 − f)⌋; a silent shortfall would corrupt them.
     """
@@ -122,7 +123,7 @@ def super_batch_size(trained: int, selection: SelectionSpec) -> int:
             f"selection.filter_ratio: a batch of {trained} is not (1 - {selection.filter_ratio}) of a whole "
             "super-batch; choose a batch_size that makes batch_size / (1 - filter_ratio) an integer"
         )
-    if trained % selection.chunks:
+    if selection.rule != "independent" and trained % selection.chunks:
         raise ValueError(f"selection.chunks: {selection.chunks} chunks do not divide the per-rank batch {trained}")
     return loaded
 

@@ -72,7 +72,7 @@ def scaled_logits(embeddings: Embeddings, world_size: int = 1) -> Logits:
     """Logits of local rows against the gathered global columns, in at least float32 (note §1.8)."""
     dtype = compute_dtype(embeddings.image)
     image, text = embeddings.image.detach().to(dtype), embeddings.text.detach().to(dtype)
-    scale = torch.as_tensor(embeddings.scale).detach().to(dtype)
+    scale = torch.as_tensor(embeddings.scale, dtype=dtype, device=image.device).detach()
     all_image, all_text = gather_no_grad(image, world_size), gather_no_grad(text, world_size)
     return Logits(scale * (image * text).sum(dim=1), scale * image @ all_text.T, scale * text @ all_image.T)
 

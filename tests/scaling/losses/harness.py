@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -94,18 +95,30 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _rank_main(
-    rank: int, port: int, out_dir: str, method: str, params: LossSpec, data_size: int, steps, options: dict
-) -> None:
-    """Entry point of one spawned rank: join the gloo group, run the steps, save what it saw."""
+def _rank_entry(rank: int, port: int, out_dir: str, function: Callable, args: tuple) -> None:
+    """Entry point of one spawned rank: join the gloo group, run ``function``, save what it returned."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE, timeout=timedelta(seconds=60))
     try:
-        loss = build_loss(method, params, data_size, rank, WORLD_SIZE, **options).double()
-        torch.save(run_steps(loss, steps, rank, WORLD_SIZE), Path(out_dir) / f"rank{rank}.pt")
+        torch.save(function(rank, *args), Path(out_dir) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
+
+
+def spawn_two_ranks(function: Callable, *args) -> list:
+    """What ``function(rank, *args)`` returns on each of two gloo ranks (a module-level function; tensors,
+    lists and dicts of them as results)."""
+    with tempfile.TemporaryDirectory() as out_dir:
+        mp.spawn(_rank_entry, args=(_free_port(), out_dir, function, args), nprocs=WORLD_SIZE)
+        return [torch.load(Path(out_dir) / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
+
+
+def _run_loss_steps(
+    rank: int, method: str, params: LossSpec, data_size: int, steps: list[Step], options: dict
+) -> dict[str, list]:
+    loss = build_loss(method, params, data_size, rank, WORLD_SIZE, **options).double()
+    return run_steps(loss, steps, rank, WORLD_SIZE)
 
 
 def run_on_two_ranks(
@@ -115,11 +128,7 @@ def run_on_two_ranks(
 
     ``options`` go to build_loss (e.g. ``distill=DistillSpec(...)``).
     """
-    with tempfile.TemporaryDirectory() as out_dir:
-        mp.spawn(
-            _rank_main, args=(_free_port(), out_dir, method, params, data_size, steps, options), nprocs=WORLD_SIZE
-        )
-        return [torch.load(Path(out_dir) / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
+    return spawn_two_ranks(_run_loss_steps, method, params, data_size, steps, options)
 
 
 def assert_two_ranks_match_single_process(
