@@ -152,10 +152,12 @@ def select(
         raise ValueError("selection.rule is unresolved; resolve it with resolve_selection(method, selection)")
     learner_logits = scaled_logits(learner, world_size)
     reference_logits = scaled_logits(reference, world_size)
+    diagonal = reference_logits.diagonal - learner_logits.diagonal  # dᵢ = −t·sᵢᵢ + t̂·ŝᵢᵢ
+    if not torch.isfinite(diagonal).all():
+        raise FloatingPointError("JEST scores are not finite: the learner or reference embeddings hold NaN or inf")
     if selection.rule == "independent":
         return top_k(learnability(learner_logits, reference_logits, None), trained)
     m = trained // selection.chunks
-    diagonal = reference_logits.diagonal - learner_logits.diagonal  # dᵢ = −t·sᵢᵢ + t̂·ŝᵢᵢ
     chosen = gumbel_top_k(first_chunk_log_weights(diagonal, selection.first_chunk, m), m, generator)
     for _ in range(selection.chunks - 1):
         mine = torch.zeros(n, dtype=torch.bool, device=diagonal.device)

@@ -175,6 +175,13 @@ def test_extreme_scores_stay_finite() -> None:
             assert len(set(chosen.tolist())) == 10
 
 
+def test_non_finite_embeddings_are_an_error_not_a_selection() -> None:
+    learner, reference = models(seed=17, n=10)
+    learner.image[3, 0] = math.nan
+    with pytest.raises(FloatingPointError, match="not finite"):
+        select(learner, reference, SelectionSpec(filter_ratio=0.6, rule="independent"), 4, torch.Generator())
+
+
 def test_a_learner_equal_to_its_reference_selects_uniformly() -> None:
     """Learner ≡ reference: every ℓ is 0 and every linear weight 0, so the first chunk falls back to uniform
     (with a warning) and the whole set is uniform over the C(6, 2) subsets."""
