@@ -37,7 +37,7 @@ def check_teacher(teacher_image: Tensor, teacher_text: Tensor) -> None:
 
 
 class ClipDistillLoss(ContrastiveLoss):
-    """ "MobileCLIP (w/ Distill.)": (1 − λ)·CLIP + λ·KD from one set of student logits (open_clip's own loss)."""
+    """MobileCLIP (w/ Distill.): (1 − λ)·CLIP + λ·KD from one set of student logits (open_clip's own loss)."""
 
     needs_reference = True
 
@@ -63,14 +63,16 @@ class ClipDistillLoss(ContrastiveLoss):
         """Mean over local anchors of the mixed loss; ``index`` and ``epoch`` are unused (no per-sample state)."""
         self.check_reference(ref_image_features, ref_text_features)
         check_teacher(ref_image_features, ref_text_features)
-        teacher_scale = torch.tensor(self.distill.teacher_scale, dtype=image_features.dtype)
+        teacher_scale = torch.tensor(
+            self.distill.teacher_scale, dtype=image_features.dtype, device=image_features.device
+        )
         parts = self.loss(
             image_features,
             text_features,
             logit_scale,
             ref_image_features.to(image_features.dtype),
             ref_text_features.to(image_features.dtype),
-            teacher_scale.to(image_features.device),
+            teacher_scale,
             output_dict=True,
         )
         weight = self.distill.weight
@@ -97,7 +99,7 @@ class KnowledgeDistillation(torch.nn.Module):
 
 
 class GlobalContrastiveDistillLoss(ContrastiveLoss):
-    """ "FastCLIP / DRRho-CLIP (w/ Distill.)": w_c·L + λ·τ·KD with the base loss's u untouched by KD.
+    """FastCLIP / DRRho-CLIP (w/ Distill.): w_c·L + λ·τ·KD with the base loss's u untouched by KD.
 
     FastCLIP's contrastive part gets no reference unless ``fastclip_kd_subtracts_reference`` replays the
     official loop's quirk (it hands the reference to the loss whenever it exists, making it DRRho + KD with
