@@ -6,9 +6,9 @@ trained batch b. JEST also loads a super-batch of b/(1 − f), runs the learner 
 selects b (note §1); its predicted ratio is (train + fwd/(1 − f)) / train of the model's counted FLOPs
 (≈ 2.67× at f = 0.8 when a train step is 3 forwards). The other methods add no target FLOPs beyond O(b·B·d)
 similarities (predicted 1.00×; goal for KD with a cache: ≤ 1.10×). The reference is a cache looked up by
-dataset index, as `reference.mode: cache` does. Variants run round-robin, one step each per round, and each
-ratio is the median over rounds of its step time over clip's in the same round, so load from other processes
-hits all of them alike.
+dataset index, as `reference.mode: cache` does. Variants run round-robin, each step right after a clip step,
+and each ratio is the median over rounds of its step time over that clip step's, so load from other processes
+hits both sides of a ratio alike.
 
     python bench/method_overhead.py [--model w64-l2] [--ref-model w64-l2] [--batch 256] [--steps 20]
 """
@@ -80,8 +80,9 @@ def predicted_ratio(variant: Variant, model: str) -> float:
     return (stats.flops_train_per_sample + scoring) / stats.flops_train_per_sample
 
 
-def measure(args: argparse.Namespace) -> tuple[dict[str, Variant], dict[str, list[float]]]:
-    """Seconds per step of every method over ``args.steps`` rounds after ``args.warmup`` rounds."""
+def measure(args: argparse.Namespace) -> tuple[dict[str, Variant], dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds per step of every method over ``args.steps`` rounds after ``args.warmup``, and each step's ratio
+    to a clip step run just before it (clip's own ratios pair consecutive clip steps)."""
     data_size = DATA_SIZE_BATCHES * args.batch
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(1)
@@ -91,18 +92,21 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Variant], dict[str, lis
     images, tokens = fake_batch(ref_model, loaded, generator)  # the models share input shapes
     reference = cached_reference(ref_model, images, tokens, data_size)
     times: dict[str, list[float]] = {key: [] for key in variants}
+    ratios: dict[str, list[float]] = {key: [] for key in variants}
     for round_ in range(args.warmup + args.steps):
         index = torch.randperm(data_size, generator=generator)[:loaded]
         for key, variant in variants.items():
+            clip = variants["clip"].step(images, tokens, index, reference, round_)
             seconds = variant.step(images, tokens, index, reference, round_)
             if round_ >= args.warmup:
                 times[key].append(seconds)
-    return variants, times
+                ratios[key].append(seconds / clip)
+    return variants, times, ratios
 
 
-def report(variants: dict[str, Variant], times: dict[str, list[float]], args: argparse.Namespace) -> str:
-    """A markdown table: ms per trained example (median, best), measured × clip (median of per-round ratios,
-    and best step over clip's best step: the least disturbed pair) and the predicted FLOP ratio."""
+def report(variants: dict[str, Variant], times: dict, ratios: dict, args: argparse.Namespace) -> str:
+    """A markdown table: ms per trained example (median, best), measured × clip (median over rounds of the
+    ratio to the clip step just before; and best step over clip's best step) and the predicted FLOP ratio."""
     lines = [
         f"model {args.model}, cached reference {args.ref_model}, trained batch {args.batch}, JEST f = "
         f"{args.filter_ratio}, {args.steps} rounds after {args.warmup} warm-up, {torch.get_num_threads()} threads",
@@ -113,7 +117,7 @@ def report(variants: dict[str, Variant], times: dict[str, list[float]], args: ar
     ]
     for key, seconds in times.items():
         variant = variants[key]
-        ratio = statistics.median(t / c for t, c in zip(seconds, times["clip"], strict=True))
+        ratio = statistics.median(ratios[key])
         median, best = (1e3 * s / variant.trained for s in (statistics.median(seconds), min(seconds)))
         best_ratio = min(seconds) / min(times["clip"])
         lines.append(
@@ -132,8 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed rounds (one step per method each)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first")
     args = parser.parse_args(argv)
-    variants, times = measure(args)
-    print(report(variants, times, args))
+    print(report(*measure(args), args))
 
 
 if __name__ == "__main__":
