@@ -72,3 +72,36 @@ class SlowGlobalContrastive:
         if old is None or gamma == 1.0:
             return math.log(self.eps + g)
         return math.log((1 - gamma) * math.exp(old) + gamma * (self.eps + g))
+
+
+def log_sum_exp(values: list[Tensor]) -> Tensor:
+    """log Σ exp(v), shifted by the maximum, over a Python list of scalar tensors."""
+    peak = max(v.item() for v in values)
+    return peak + torch.log(sum(torch.exp(v - peak) for v in values))
+
+
+def per_example_loss(image: Tensor, text: Tensor, scale: float, i: int, columns: list[int]) -> Tensor:
+    """JEST's Lᵢ(S) (steering-baselines note §1.5): −t·sᵢᵢ + ½ LSE_{j∈S} t·sᵢⱼ + ½ LSE_{j∈S} t·⟨yᵢ, xⱼ⟩."""
+    rows = log_sum_exp([scale * dot(image[i], text[j]) for j in columns])
+    cols = log_sum_exp([scale * dot(text[i], image[j]) for j in columns])
+    return -scale * dot(image[i], text[i]) + 0.5 * rows + 0.5 * cols
+
+
+def learnability(learner: tuple, reference: tuple, i: int, columns: list[int]) -> float:
+    """ℓᵢ(S) = Lᵢ(S) − L̂ᵢ(S), each model as (image, text, scale); S = ``columns`` (global rows)."""
+    return (per_example_loss(*learner, i, columns) - per_example_loss(*reference, i, columns)).item()
+
+
+def distill_loss(image: Tensor, text: Tensor, scale, teacher_image: Tensor, teacher_text: Tensor, teacher_scale):
+    """½ mean_i [CE(softmax_j t_T·⟨x̂ᵢ, ŷⱼ⟩, softmax_j t·⟨xᵢ, yⱼ⟩) + the same text → image] (note §3)."""
+    n = image.shape[0]
+    total = 0.0
+    directions = ((image, text, teacher_image, teacher_text), (text, image, teacher_text, teacher_image))
+    for anchors, others, teacher_anchors, teacher_others in directions:
+        for i in range(n):
+            student = [scale * dot(anchors[i], others[j]) for j in range(n)]
+            teacher = [teacher_scale * dot(teacher_anchors[i], teacher_others[j]) for j in range(n)]
+            student_norm, teacher_norm = log_sum_exp(student), log_sum_exp(teacher)
+            for j in range(n):
+                total = total - torch.exp(teacher[j] - teacher_norm) * (student[j] - student_norm)
+    return total / (2 * n)

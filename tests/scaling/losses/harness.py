@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -78,7 +79,7 @@ def run_steps(loss: ContrastiveLoss, steps: list[Step], rank: int = 0, world_siz
         value.backward()
         for key, tensor in zip(record, (value, image.grad, text.grad, scale.grad), strict=True):
             record[key].append(tensor.detach().clone())
-    record["tables"] = [buffer.clone() for name, buffer in loss.named_buffers() if name.startswith("estimator.")]
+    record["tables"] = [buffer.clone() for name, buffer in loss.named_buffers() if "estimator." in name]
     return record
 
 
@@ -88,26 +89,45 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _rank_main(rank: int, port: int, out_dir: str, method: str, params: LossSpec, data_size: int, steps) -> None:
-    """Entry point of one spawned rank: join the gloo group, run the steps, save what it saw."""
+def _rank_entry(rank: int, port: int, out_dir: str, function: Callable, args: tuple) -> None:
+    """Entry point of one spawned rank: join the gloo group, run ``function``, save what it returned."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE, timeout=timedelta(seconds=60))
     try:
-        loss = build_loss(method, params, data_size, rank, WORLD_SIZE).double()
-        torch.save(run_steps(loss, steps, rank, WORLD_SIZE), Path(out_dir) / f"rank{rank}.pt")
+        torch.save(function(rank, *args), Path(out_dir) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
 
-def run_on_two_ranks(method: str, params: LossSpec, data_size: int, steps: list[Step]) -> list[dict[str, list]]:
-    """What each of two gloo ranks records for the same global steps (each gets half of every batch)."""
+def spawn_two_ranks(function: Callable, *args) -> list:
+    """What ``function(rank, *args)`` returns on each of two gloo ranks (a module-level function; tensors,
+    lists and dicts of them as results)."""
     with tempfile.TemporaryDirectory() as out_dir:
-        mp.spawn(_rank_main, args=(_free_port(), out_dir, method, params, data_size, steps), nprocs=WORLD_SIZE)
+        mp.spawn(_rank_entry, args=(_free_port(), out_dir, function, args), nprocs=WORLD_SIZE)
         return [torch.load(Path(out_dir) / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
 
 
-def assert_two_ranks_match_single_process(method: str, params: LossSpec, data_size: int, steps: list[Step]) -> None:
+def _run_loss_steps(
+    rank: int, method: str, params: LossSpec, data_size: int, steps: list[Step], options: dict
+) -> dict[str, list]:
+    loss = build_loss(method, params, data_size, rank, WORLD_SIZE, **options).double()
+    return run_steps(loss, steps, rank, WORLD_SIZE)
+
+
+def run_on_two_ranks(
+    method: str, params: LossSpec, data_size: int, steps: list[Step], **options
+) -> list[dict[str, list]]:
+    """What each of two gloo ranks records for the same global steps (each gets half of every batch).
+
+    ``options`` go to build_loss (e.g. ``distill=DistillSpec(...)``).
+    """
+    return spawn_two_ranks(_run_loss_steps, method, params, data_size, steps, options)
+
+
+def assert_two_ranks_match_single_process(
+    method: str, params: LossSpec, data_size: int, steps: list[Step], **options
+) -> None:
     """Rank losses average, and rank gradients sum ÷ world size, to the single-process values.
 
     Each rank's local feature gradient already holds every rank's contribution (the all-gather's backward
@@ -116,8 +136,8 @@ def assert_two_ranks_match_single_process(method: str, params: LossSpec, data_si
     is replicated, so its gradients are summed over ranks directly. The u tables must be identical on all
     ranks and equal to the single-process ones.
     """
-    single = run_steps(build_loss(method, params, data_size).double(), steps)
-    ranks = run_on_two_ranks(method, params, data_size, steps)
+    single = run_steps(build_loss(method, params, data_size, **options).double(), steps)
+    ranks = run_on_two_ranks(method, params, data_size, steps, **options)
     for step in range(len(steps)):
         torch.testing.assert_close(sum(r["loss"][step] for r in ranks) / WORLD_SIZE, single["loss"][step])
         for key in ("image_grad", "text_grad"):

@@ -139,7 +139,7 @@ def test_two_ranks_match_the_single_process_loss() -> None:
 
 
 def test_build_loss_rejects_unknown_methods_and_unresolved_specs() -> None:
-    with pytest.raises(ValueError, match="unknown loss method"):
+    with pytest.raises(ValueError, match="unknown method"):
         build_loss("siglip", PARAMS, DATA_SIZE)
     with pytest.raises(ValueError, match="unresolved"):
         build_loss("fastclip", LossSpec(), DATA_SIZE)
