@@ -29,6 +29,7 @@ from braceexpand import braceexpand
 
 from scaling.data.base import one_line
 from scaling.errors import ConfigError
+from scaling.io import write_atomic
 
 IMAGE_EXTS = ("jpg", "png", "jpeg", "webp")
 _KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")  # "dir/abc.seg.png" -> ("dir/abc", "seg.png")
@@ -101,13 +102,6 @@ def build(paths: list[Path], field: str, workers: int | None = None) -> tuple[np
     return np.concatenate(parts), starts
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
-
-
 def load_or_build(paths: list[Path], field: str) -> tuple[np.ndarray, np.ndarray]:
     """The memory-mapped index of `paths`, built first (by one process; the others wait) if missing."""
     where = index_dir(paths)
@@ -119,8 +113,8 @@ def load_or_build(paths: list[Path], field: str) -> tuple[np.ndarray, np.ndarray
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not starts.exists():
                 rows, offsets = build(paths, field)
-                _save(samples, rows)
-                _save(starts, offsets)
+                write_atomic(samples, lambda f: np.save(f, rows))
+                write_atomic(starts, lambda f: np.save(f, offsets))
     offsets = np.load(starts)
     if offsets[-1] == 0:
         raise ConfigError(f"{field}: no image+txt samples in {len(paths)} shard(s)")
