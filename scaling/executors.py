@@ -23,8 +23,7 @@ import submitit
 
 from scaling.errors import ConfigError
 from scaling.jobs import CacheJob, RunJob
-from scaling.plan import SweepFile, Task, task_done
-from scaling.records import CorruptRecord, read_record, run_dir
+from scaling.plan import SweepFile, Task, task_done, task_record
 from scaling.runtime import Executor, Resources
 
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # no scheduler limit locally; runs still checkpoint periodically
@@ -332,12 +331,7 @@ def job_infos(sweep: SweepFile) -> dict[str, JobInfo]:
 
 def record_error(out: Path, task: Task) -> str:
     """The error line a run's record gives (a corrupt record names itself); '' for caches and clean records."""
-    if task.spec is None:
-        return ""
-    try:
-        record = read_record(run_dir(out, task.id))
-    except CorruptRecord as err:
-        return str(err)
+    record = task_record(out, task)
     return (record.error if record else None) or ""
 
 

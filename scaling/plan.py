@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from scaling.cache import CacheSpec, cache_marker
 from scaling.grid import Expansion
 from scaling.io import write_atomic, write_json_atomic
-from scaling.records import CorruptRecord, is_done, read_record, run_dir
+from scaling.records import CorruptRecord, Record, is_done, read_record, run_dir
 from scaling.runtime import CPU_GFLOPS, GPU_GFLOPS, Executor
 from scaling.spec import ReferenceSpec, RunSpec
 
@@ -106,6 +106,17 @@ def task_done(out: Path, task: Task) -> bool:
     if task.role == "cache":
         return cache_marker(out, task.id).exists()
     return is_done(out, task.id)
+
+
+def task_record(out: Path, task: Task) -> Record | None:
+    """A run task's record (None for caches and runs that never evaluated); a corrupt one reads as failed,
+    its error naming the file, so it is shown and redone."""
+    if task.spec is None:
+        return None
+    try:
+        return read_record(run_dir(out, task.id))
+    except CorruptRecord as err:
+        return Record(run_id=task.id, spec=task.spec.model_dump(mode="json"), status="failed", error=str(err))
 
 
 def corrupt_records(tasks: list[Task], out: Path) -> list[CorruptRecord]:

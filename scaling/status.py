@@ -20,8 +20,8 @@ from scaling.errors import exits_cleanly
 from scaling.executors import JobInfo, cancel, execute, in_flight, job_error, job_infos
 from scaling.jobs import PROGRESS
 from scaling.lock import hold
-from scaling.plan import SweepFile, Task, task_done, todo
-from scaling.records import CorruptRecord, Record, owner_died, read_record, run_dir
+from scaling.plan import SweepFile, Task, task_done, task_record, todo
+from scaling.records import Record, owner_died, run_dir
 
 STATES = ("pending", "running", "requeued", "done", "failed")
 RUNNING = ("RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING")
@@ -39,13 +39,9 @@ class TaskStatus:
 
 
 def run_record(out: Path, task: Task) -> Record | None:
-    """A run task's record; a corrupt one reads as failed, naming its file, so it is shown and resubmitted."""
-    if task.spec is None:
-        return None
-    try:
-        record = read_record(run_dir(out, task.id))
-    except CorruptRecord as err:
-        return Record(run_id=task.id, spec=task.spec.model_dump(mode="json"), status="failed", error=str(err))
+    """A run task's record (a corrupt one reads as failed, naming its file); a `running` one whose process died
+    reads as failed too, since nothing else will ever say so."""
+    record = task_record(out, task)
     if record and owner_died(record):
         who = record.owner
         error = f"its process {who['pid']} on {who['host']} died (killed?)"
