@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scaling.errors import ConfigError, each_error, pydantic_message
 from scaling.keys import model_at, spec_paths, suggest, unknown_key
+from scaling.methods import METHODS, DistillSpec, SelectionSpec, method
 from scaling.runtime import Executor
 from scaling.spec import LossSpec, Method, ReferenceSpec, RunSpec, apply_override
 from scaling.yamlfile import GridError, KeyPath, Source, dotted, duplicate_messages, read_grid_file
@@ -71,10 +72,13 @@ class ReferenceBlock(Strict):
 
 
 class MethodBlock(Strict):
-    """What runs of one method share: their reference (drrho) and loss settings."""
+    """What runs of one method share: their reference (every method that reads one), loss settings, and the
+    JEST (`selection`) or KD (`distill`) options of the methods that take them."""
 
     reference: ReferenceBlock | None = None
     loss: dict[str, Any] = {}
+    selection: dict[str, Any] = {}
+    distill: dict[str, Any] = {}
 
 
 class Evaluation(Strict):
@@ -208,15 +212,8 @@ def check_grid(grid: Grid, source: Source) -> None:
     for model in grid.executor.resources:
         if model not in models:
             source.add(("executor", "resources", model), "unknown model" + suggest(model, models))
-    for method, block in grid.methods.items():
-        check_spec_keys(block.loss, LossSpec, ("methods", method, "loss"), source)
-        ref = block.reference
-        if ref is not None and method != "drrho":
-            source.add(("methods", method, "reference"), f"method {method} takes no reference")
-        if ref is not None and ref.train is not None:
-            check_spec_keys(ref.train, RunSpec, ("methods", method, "reference", "train"), source)
-        if ref is not None and ref.checkpoint is not None and not Path(ref.checkpoint).exists():
-            source.add(("methods", method, "reference", "checkpoint"), f"{ref.checkpoint} does not exist")
+    for key, block in grid.methods.items():
+        check_method_block(key, block, source)
     groups = [("axes",), *(("zip", i) for i in range(len(grid.zip)))]
     seen: dict[str, GridPath] = {}
     for group, axes in zip(groups, [grid.axes, *grid.zip], strict=True):
@@ -232,6 +229,23 @@ def check_grid(grid: Grid, source: Source) -> None:
     problem = out_problem(Path(grid.out))
     if problem:
         source.add(("out",), problem)
+
+
+def check_method_block(key: str, block: MethodBlock, source: Source) -> None:
+    """methods.<key>: a reference only where the method reads one, selection/distill only where it takes them."""
+    at, info = ("methods", key), method(key)
+    check_spec_keys(block.loss, LossSpec, (*at, "loss"), source)
+    for name, cls, takes in (("selection", SelectionSpec, info.selects), ("distill", DistillSpec, info.distills)):
+        if block.__dict__[name] and not takes:
+            source.add((*at, name), f"method {key} takes no {name} options")
+        check_spec_keys(block.__dict__[name], cls, (*at, name), source)
+    ref = block.reference
+    if ref is not None and not info.needs_reference:
+        source.add((*at, "reference"), f"method {key} takes no reference")
+    if ref is not None and ref.train is not None:
+        check_spec_keys(ref.train, RunSpec, (*at, "reference", "train"), source)
+    if ref is not None and ref.checkpoint is not None and not Path(ref.checkpoint).exists():
+        source.add((*at, "reference", "checkpoint"), f"{ref.checkpoint} does not exist")
 
 
 def out_problem(out: Path) -> str | None:
@@ -375,7 +389,14 @@ class Expander:
             if (value := getattr(grid.logging, key)) is not None:
                 self.base[("logging", key)] = (value, ("logging", key))
         self.models = {m: flatten(block, (), ("models", m), {}) for m, block in grid.models.items()}
-        self.losses = {m: flatten(b.loss, ("loss",), ("methods", m, "loss"), {}) for m, b in grid.methods.items()}
+        self.losses = {  # the per-method layer: loss, selection and distill options
+            m: {
+                path: leaf
+                for name in ("loss", "selection", "distill")
+                for path, leaf in flatten(getattr(b, name), (name,), ("methods", m, name), {}).items()
+            }
+            for m, b in grid.methods.items()
+        }
         self.references: dict[str, ReferenceSpec] = {}
 
     def layer_value(self, layer: Layer, path: SpecPath, default: Any) -> tuple[Any, GridPath]:
@@ -418,7 +439,8 @@ class Expander:
         layer.update(self.models.get(model, {}) if isinstance(model, str) else {})  # else RunSpec says why
         layer.update(self.losses.get(method, {}) if isinstance(method, str) else {})
         layer.update(point)
-        extra = {"reference": self.reference(method, method_origin)} if method == "drrho" else {}
+        reads = isinstance(method, str) and method in METHODS and METHODS[method].needs_reference
+        extra = {"reference": self.reference(method, method_origin)} if reads else {}
         return validate_spec(layer, self.source, ("axes",), _describe(point), **extra)
 
     def expand(self) -> Expansion:

@@ -155,10 +155,13 @@ def task_flops(task: Task) -> float:
     if task.cache is not None:
         pool = task.cache.data.pool_size
         return math.nan if pool is None else pool * _flops(task.model, "fwd")
+    from scaling.selection import target_flops  # torch, as _flops's model_stats
+
     spec = task.spec
-    total = spec.samples_seen * _flops(spec.model, "train")
+    loaded, trained = spec.steps * spec.loaded_batch_size, spec.steps * spec.batch_size
+    total = target_flops(trained, loaded, _flops(spec.model, "train"), _flops(spec.model, "fwd"))
     if spec.reference is not None and spec.reference.mode == "online":
-        total += spec.samples_seen * _flops(reference_arch(spec.reference), "fwd")
+        total += loaded * _flops(reference_arch(spec.reference), "fwd")
     return total
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from scaling.curves import Curves
@@ -33,9 +34,11 @@ from scaling.errors import ConfigError, error_line
 from scaling.evaluate import evaluate, imagenet_errors
 from scaling.io import write_atomic
 from scaling.losses import build_loss
+from scaling.methods import super_batch_size
 from scaling.models import build_model, context_length, model_stats
 from scaling.precision import Numerics
 from scaling.records import CorruptRecord, Record, owner, read_record, run_dir
+from scaling.selection import score_and_select, selection_generator, target_flops
 from scaling.spec import RunSpec
 
 if TYPE_CHECKING:
@@ -128,7 +131,7 @@ def eval_steps(spec: RunSpec) -> list[int]:
 
 def param_groups(model: torch.nn.Module, spec: RunSpec) -> list[dict]:
     """open_clip's groups: no weight decay on gains, biases and logit_scale; τ apart when it has its own lr."""
-    own_tau_lr = spec.method != "clip" and spec.loss.learn_tau
+    own_tau_lr = spec.base_loss != "clip" and spec.loss.learn_tau
     decay, no_decay, tau = [], [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -230,6 +233,12 @@ class Run:
         self.world = init_world()
         if spec.batch_size % self.world.world_size:
             raise ConfigError(f"batch_size {spec.batch_size} is not divisible by {self.world.world_size} processes")
+        self.local_batch = spec.batch_size // self.world.world_size  # trained examples per rank and step
+        if spec.selection is not None:
+            try:  # per rank: each rank selects from its own super-batch, chunks must divide its batch
+                super_batch_size(self.local_batch, spec.selection)
+            except ValueError as err:
+                raise ConfigError(f"{err} (on {self.world.world_size} processes)") from None
         self.source = build_source(spec.data, context_length(spec.model))
         torch.manual_seed(spec.seed)
         self.device = self.world.device
@@ -242,7 +251,15 @@ class Run:
         self.forward = torch.compile(self.model) if spec.compile else self.model  # same weights, fused graph
         self.scaler = self.numerics.grad_scaler()
         self.stats = model_stats(spec.model, self.source.tokenizer.vocab_size)
-        self.loss = build_loss(spec.method, spec.loss, len(self.source), self.world.rank, self.world.world_size)
+        self.loss = build_loss(
+            spec.method,
+            spec.loss,
+            len(self.source),
+            self.world.rank,
+            self.world.world_size,
+            selection=spec.selection,
+            distill=spec.distill,
+        )
         self.reference = None if spec.reference is None else self._load_reference(spec, Path(out), progress)
         self.optimizer = make_optimizer(self.model, spec)
         self.state = State()
@@ -311,6 +328,7 @@ class Run:
 
     def record(self, status: str, error: str | None = None) -> Record:
         spec, state = self.spec, self.state
+        samples = state.step * spec.samples_per_step
         return Record(
             run_id=spec.run_id,
             spec=spec.model_dump(mode="json"),
@@ -323,7 +341,7 @@ class Run:
             evals=state.evals,
             env=self.env,
             throughput={
-                "samples_per_s": state.step * spec.batch_size / state.train_wall_s if state.train_wall_s else None,
+                "samples_per_s": samples / state.train_wall_s if state.train_wall_s else None,
                 "train_wall_s": state.train_wall_s,
                 "data_wait_s": state.data_wait_s,
             },
@@ -334,24 +352,29 @@ class Run:
             self.record(status, error).write(self.dir)
 
     # -- training --------------------------------------------------------------------------------------
-    def compute_reference(self, samples: int) -> float:
+    def compute_reference(self, loaded: int) -> float:
+        """Reference forwards: one per pool sample for the cache, else one per loaded (JEST: scored) example."""
         if self.reference is None:
             return 0.0
         per_sample = self.reference.flops_fwd_per_sample
-        return per_sample * (len(self.source) if self.reference.mode == "cache" else samples)
+        return per_sample * (len(self.source) if self.reference.mode == "cache" else loaded)
 
     def evaluate(self) -> dict:
-        samples = self.state.step * self.spec.batch_size
+        spec, step = self.spec, self.state.step
+        loaded, trained = step * spec.loaded_batch_size, step * spec.batch_size
         metrics = evaluate(self.model, self.eval_data, self.tasks, self.source.tokenizer, self.numerics)
         if self.spec.eval.imagenet:
             tokenizer, numerics = self.source.tokenizer, self.numerics
             metrics["zeroshot_error"].update(imagenet_errors(self.model, tokenizer, self.spec, numerics, self.world))
+        stats = self.stats
         evaluation = {
-            "step": self.state.step,
-            "samples_seen": samples,
-            "epoch": samples / len(self.source),
-            "compute_target": samples * self.stats.flops_train_per_sample,
-            "compute_reference": self.compute_reference(samples),
+            "step": step,
+            "samples_seen": step * spec.samples_per_step,
+            "samples_loaded": loaded,
+            "samples_trained": trained,
+            "epoch": loaded / len(self.source),
+            "compute_target": target_flops(trained, loaded, stats.flops_train_per_sample, stats.flops_fwd_per_sample),
+            "compute_reference": self.compute_reference(loaded),
             "wall_s": round(self.state.train_wall_s, 3),
             "logit_scale": self.model.logit_scale.exp().item(),
             **metrics,
@@ -360,16 +383,34 @@ class Run:
             raise Diverged(self.state.step, self.spec.steps, "the validation loss", metrics["val_loss"])
         return evaluation
 
+    def select(self, step: int, batch: Batch, reference: tuple[Tensor, Tensor]) -> tuple[Batch, tuple[Tensor, Tensor]]:
+        """JEST: score this rank's super-batch with the learner (no gradient) and keep the rows it selects,
+        with their pool indices and reference embeddings; the draw is a pure function of (seed, step, rank)."""
+        generator = selection_generator(self.spec.seed, step, self.world.rank)
+        with self.numerics.autocast():
+            rows = score_and_select(
+                self.forward,
+                self.numerics.images(batch.images),
+                batch.tokens.to(self.device),
+                reference,
+                self.spec.selection,
+                self.local_batch,
+                generator,
+                self.world.world_size,
+            )
+        return batch.rows(rows.cpu()), (reference[0][rows], reference[1][rows])
+
     def train_step(self, step: int, batch: Batch) -> float:
         spec, model = self.spec, self.model
         tau = (1 / model.logit_scale.detach().float().exp()).item()
         set_learning_rates(self.optimizer, spec, step, self.loss.tau_lr_factor(tau))
+        reference = None if self.reference is None else self.reference.features(batch)  # serves JEST, DRRho, KD
+        if spec.selection is not None:
+            batch, reference = self.select(step, batch, reference)
         with self.numerics.autocast():
             out = self.forward(self.numerics.images(batch.images), batch.tokens.to(self.device, non_blocking=True))
-        ref_img = ref_txt = None
-        if self.reference is not None:
-            ref_img, ref_txt = self.reference.features(batch)
-        epoch = step * spec.batch_size // len(self.source)
+        ref_img, ref_txt = reference if self.loss.needs_reference else (None, None)
+        epoch = step * spec.loaded_batch_size // len(self.source)
         loss = self.loss(  # in fp32, whatever the forward's precision
             out["image_features"].float(),
             out["text_features"].float(),
@@ -463,12 +504,12 @@ class Run:
                 scale=scale,
                 batch_time=step_s,
                 data_time=data_s,
-                samples_per_second=spec.batch_size / step_s,
+                samples_per_second=spec.samples_per_step / step_s,
             )
             bar.update(1)
             bar.set_postfix(
                 loss=f"{loss:.3f}",
-                samples_s=f"{state.step * spec.batch_size / state.train_wall_s:.0f}",
+                samples_s=f"{state.step * spec.samples_per_step / state.train_wall_s:.0f}",
                 refresh=False,
             )
             if todo and state.step == todo[0]:

@@ -20,15 +20,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scaling.errors import ConfigError
+from scaling.methods import METHODS, DistillSpec, SelectionSpec, method, resolve_selection, super_batch_size
 
-Method = Literal["clip", "fastclip", "drrho"]
+Method = Literal[tuple(METHODS)]  # the baselines table's eight keys (scaling.methods)
 Precision = Literal["fp32", "amp_bf16", "amp_fp16", "pure_bf16"]  # open_clip_train's --precision names
 
 # Not part of a run's identity: how fast, never what (see the module docstring).
 UNHASHED = {"grad_checkpointing": True, "logging": True, "data": {"workers", "prefetch_factor"}}
 HASHED_AWAY_FROM_DEFAULT = (("precision",), ("compile",), ("eval", "imagenet"))
 
-# Method defaults from the DRRho-CLIP spec §2g (official recipe) and open_clip's ClipLoss.
+# Loss defaults from the DRRho-CLIP spec §2g (official recipe) and open_clip's ClipLoss, by the loss a method
+# trains with (a "w/ Distill." method takes its base loss's; JEST its selection.base_loss's).
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "clip": {"tau": 0.07, "learn_tau": True, "eps": 0.0},
     "fastclip": {"tau": 0.07, "learn_tau": True, "eps": 1e-14},
@@ -156,6 +158,8 @@ class RunSpec(Frozen):
     eval: EvalSpec = EvalSpec()
     seed: int = Field(0, ge=0, lt=2**63)
     reference: ReferenceSpec | None = None
+    selection: SelectionSpec | None = Field(None, description="JEST options (jest, jest_topk; defaulted there)")
+    distill: DistillSpec | None = Field(None, description="KD options (the *_distill methods; defaulted there)")
     precision: Precision = Field("fp32", description="autocast (amp_*) or bf16 weights; losses stay fp32")
     grad_checkpointing: bool = Field(False, description="recompute activations in backward (open_clip's)")
     compile: bool = Field(False, description="torch.compile the model's forward")
@@ -166,12 +170,16 @@ class RunSpec(Frozen):
     def _resolve_method_defaults(cls, values: Any) -> Any:
         if not isinstance(values, dict):
             return values
-        method = values.get("method", "clip")
+        values = dict(values)
+        info = METHODS.get(values.get("method", "clip"))
+        if info is not None and info.selects:
+            values["selection"] = _with_rule(values.get("selection"), info.rules[0])
+        if info is not None and info.distills and values.get("distill") is None:
+            values["distill"] = {}
         loss = values.get("loss") or {}
         if isinstance(loss, LossSpec):
             loss = loss.model_dump()
-        defaults = METHOD_DEFAULTS.get(method, {})
-        values = dict(values)
+        defaults = METHOD_DEFAULTS.get(_loss_name(values), {})
         values["loss"] = {**loss, **{k: v for k, v in defaults.items() if loss.get(k) is None}}
         return values
 
@@ -181,19 +189,43 @@ class RunSpec(Frozen):
 
         if self.model not in available_models():
             raise ValueError(f"model: unknown model {self.model!r}; choose one of {', '.join(available_models())}")
-        if self.data.pool_size is not None and self.batch_size > self.data.pool_size:
-            raise ValueError(f"batch_size {self.batch_size} is larger than data.pool_size {self.data.pool_size}")
-        if self.samples_seen < self.batch_size:
-            raise ValueError(f"samples_seen {self.samples_seen} is smaller than one batch ({self.batch_size})")
         if self.eval.imagenet and self.data.source == "synthetic":
             raise ValueError("eval.imagenet: ImageNet class names need real data's BPE tokenizer (data.source)")
-        if (self.method == "drrho") != (self.reference is not None):
-            raise ValueError("reference: method drrho needs a reference; clip and fastclip take none")
+        if method(self.method).needs_reference != (self.reference is not None):
+            raise ValueError(f"reference: {_reference_rule(self.method)}")
+        if self.selection is not None:
+            resolve_selection(self.method, self.selection)  # a rule of this method, else "selection.rule: ..."
+            super_batch_size(self.batch_size, self.selection)  # whole super-batch, chunks divide the batch
+        if self.distill is not None and not method(self.method).distills:
+            distilling = ", ".join(k for k, m in METHODS.items() if m.distills)
+            raise ValueError(f"distill: method {self.method} does not distill; use one of {distilling}")
+        if self.data.pool_size is not None and self.loaded_batch_size > self.data.pool_size:
+            loaded = "" if self.selection is None else f" (a super-batch of {self.loaded_batch_size})"
+            pool = self.data.pool_size
+            raise ValueError(f"batch_size {self.batch_size}{loaded} is larger than data.pool_size {pool}")
+        if self.samples_seen < self.samples_per_step:
+            raise ValueError(f"samples_seen {self.samples_seen} is smaller than one step ({self.samples_per_step})")
         return self
 
     @property
+    def base_loss(self) -> str:
+        """The contrastive loss the learner trains with: the method's, or JEST's selection.base_loss."""
+        return method(self.method).loss or self.selection.base_loss
+
+    @property
+    def loaded_batch_size(self) -> int:
+        """Examples loaded per step (global): batch_size, or JEST's super-batch batch_size / (1 − f)."""
+        return self.batch_size if self.selection is None else super_batch_size(self.batch_size, self.selection)
+
+    @property
+    def samples_per_step(self) -> int:
+        """What one step adds to samples_seen: trained examples, or loaded ones for JEST's default convention."""
+        counts_loaded = self.selection is not None and self.selection.samples_seen_counts == "loaded"
+        return self.loaded_batch_size if counts_loaded else self.batch_size
+
+    @property
     def steps(self) -> int:
-        return self.samples_seen // self.batch_size
+        return self.samples_seen // self.samples_per_step
 
     def canonical_json(self) -> str:
         return json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
@@ -209,6 +241,9 @@ class RunSpec(Frozen):
                 del node[name]
         if self.reference is not None and self.reference.run is not None:
             out["reference"]["run"] = self.reference.run.identity()
+        for name in ("selection", "distill"):  # added with the baselines: absent, earlier ids stand
+            if out[name] is None:
+                del out[name]
         return out
 
     @cached_property
@@ -219,6 +254,36 @@ class RunSpec(Frozen):
     def describe(self) -> str:
         ref = "" if self.reference is None else " (steered)"
         return f"{self.method}{ref} {self.model} pool={self.data.pool_size} seen={self.samples_seen} seed={self.seed}"
+
+
+def _loss_name(values: dict) -> str | None:
+    """The loss a raw spec mapping's method trains with (for its defaults); None for an unknown method."""
+    info = METHODS.get(values.get("method", "clip"))
+    if info is None or info.loss is not None:
+        return None if info is None else info.loss
+    selection = values.get("selection") or {}
+    if isinstance(selection, SelectionSpec):
+        return selection.base_loss
+    return selection.get("base_loss", "clip") if isinstance(selection, dict) else None
+
+
+def _with_rule(selection: Any, rule: str) -> Any:
+    """A selecting method's raw selection options, the method's default later-chunk rule filled in if absent."""
+    if selection is None:
+        return {"rule": rule}
+    if isinstance(selection, SelectionSpec):
+        return selection if selection.rule else selection.model_copy(update={"rule": rule})
+    if isinstance(selection, dict) and selection.get("rule") is None:
+        return {**selection, "rule": rule}
+    return selection
+
+
+def _reference_rule(key: str) -> str:
+    """Why a method's spec must have a reference, or must not."""
+    if method(key).needs_reference:
+        return f"method {key} needs a reference (reference.run, .checkpoint or .pretrained)"
+    steering = ", ".join(k for k, m in METHODS.items() if m.needs_reference)
+    return f"method {key} takes no reference; the methods that read one are {steering}"
 
 
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunSpec:

@@ -21,6 +21,11 @@ class Batch:
     def __len__(self) -> int:
         return len(self.index)
 
+    def rows(self, rows: torch.Tensor) -> Batch:
+        """The samples at positions `rows`, in that order, with their pool indices (JEST's selected batch)."""
+        labels = None if self.labels is None else self.labels[rows.numpy()]
+        return replace(self, images=self.images[rows], tokens=self.tokens[rows], index=self.index[rows], labels=labels)
+
     def pin_memory(self) -> Batch:
         """Page-locked copies (the DataLoader calls this on CUDA), so the step's non_blocking copies overlap."""
         return replace(self, images=self.images.pin_memory(), tokens=self.tokens.pin_memory())

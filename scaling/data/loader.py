@@ -34,8 +34,8 @@ def epoch_order(seed: int, epoch: int, pool: int) -> np.ndarray:
 
 
 def counters(spec: RunSpec, step: int) -> np.ndarray:
-    """Run-wide sample counters of the global batch at `step`."""
-    return np.arange(step * spec.batch_size, (step + 1) * spec.batch_size)
+    """Run-wide sample counters of the global batch at `step` (JEST: of its loaded super-batch)."""
+    return np.arange(step * spec.loaded_batch_size, (step + 1) * spec.loaded_batch_size)
 
 
 def batch_indices(spec: RunSpec, pool: int, step: int) -> np.ndarray:
