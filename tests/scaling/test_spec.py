@@ -19,6 +19,59 @@ def test_run_id_is_stable_and_defaults_are_resolved():
     assert parse_spec({**TINY, "seed": 1}).run_id != parse_spec(TINY).run_id
 
 
+REF = {"checkpoint": "ref.pt", "model": "w32-l1"}
+
+
+@pytest.mark.parametrize(
+    ("method", "run_id"),  # the ids these specs had before selection and distill joined RunSpec
+    [("clip", "d4551573bec6"), ("fastclip", "41d7cba17ae3"), ("drrho", "2658fdb0d59d")],
+)
+def test_run_ids_of_earlier_methods_did_not_change(method, run_id):
+    data = {"pool_size": 512, "eval_size": 128, "caption_noise": 0.2}
+    reference = {"run": {"model": "w32-l1", "samples_seen": 256, "batch_size": 32, "data": {**data, "seed": 3}}}
+    spec = {"method": method, "model": "w32-l1", "samples_seen": 320, "batch_size": 32, "data": data}
+    assert parse_spec({**spec, **({"reference": reference} if method == "drrho" else {})}).run_id == run_id
+
+
+def test_selection_and_distill_options_default_for_the_methods_that_take_them():
+    jest = parse_spec({**TINY, "method": "jest", "reference": REF})
+    assert jest.selection.rule == "sample" and jest.selection.filter_ratio == 0.8 and jest.distill is None
+    assert parse_spec({**TINY, "method": "jest_topk", "reference": REF}).selection.rule == "greedy"
+    kd = parse_spec({**TINY, "method": "drrho_distill", "reference": REF})
+    assert kd.distill.weight == 1.0 and kd.selection is None
+    assert (kd.loss.tau, kd.loss.learn_tau) == (0.01, False)  # its base loss's defaults: DRRho's recipe
+    fast = parse_spec({**TINY, "method": "jest", "reference": REF, "selection": {"base_loss": "fastclip"}})
+    assert (fast.base_loss, fast.loss.eps) == ("fastclip", 1e-14)
+    assert "selection" not in kd.identity() and "distill" in kd.identity() and "distill" not in jest.identity()
+
+
+def test_jest_counts_loaded_examples_as_samples_seen_unless_told_otherwise():
+    loaded = parse_spec({**TINY, "method": "jest", "reference": REF})
+    assert (loaded.loaded_batch_size, loaded.samples_per_step, loaded.steps) == (160, 160, 4)
+    trained = parse_spec({**TINY, "method": "jest", "reference": REF, "selection": {"samples_seen_counts": "trained"}})
+    assert (trained.loaded_batch_size, trained.samples_per_step, trained.steps) == (160, 32, 20)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"method": "clip", "selection": {}}, "selection: method 'clip' does not select examples"),
+        ({"method": "drrho", "reference": REF, "distill": {}}, "distill: method drrho does not distill"),
+        ({"method": "jest_topk", "reference": REF, "selection": {"rule": "sample"}}, "selection.rule: method"),
+        ({"method": "jest", "reference": REF, "selection": {"chunks": 3}}, "selection.chunks: 3 chunks do not divide"),
+        ({"method": "jest", "reference": REF, "selection": {"filter_ratio": 0.7}}, "selection.filter_ratio: a batch"),
+        ({"method": "clip_distill"}, "reference: method clip_distill needs a reference"),
+        ({"method": "fastclip", "reference": REF}, "reference: method fastclip takes no reference"),
+        ({"method": "jest", "reference": REF, "batch_size": 64}, r"a super-batch of 320\) is larger than data.pool"),
+        ({"method": "jest", "reference": REF, "samples_seen": 100}, r"smaller than one step \(160\)"),
+    ],
+)
+def test_method_options_are_refused_on_one_line_naming_the_field(change, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        parse_spec({**TINY, **change})
+    assert "\n" not in str(err.value)
+
+
 def test_drrho_defaults_follow_the_official_recipe():
     spec = parse_spec({**TINY, "method": "drrho", "reference": {"checkpoint": "ref.pt", "model": "w32-l1"}})
     assert (spec.loss.tau, spec.loss.learn_tau, spec.loss.eps, spec.loss.gamma) == (0.01, False, 1e-4, 1.0)
