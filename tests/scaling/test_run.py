@@ -117,11 +117,19 @@ STEERED = {  # DRRho with memory (γ < 1): its u tables must come back from the 
 }
 
 
+RESUMED = {
+    "clip": {},
+    "drrho": STEERED,
+    "drrho_distill": {**STEERED, "method": "drrho_distill"},  # KD on top of DRRho's u tables
+    # JEST on FastCLIP's u tables, counting trained examples: 90 steps, each selecting 32 of 160 loaded
+    "jest": {**STEERED, "method": "jest", "selection": {"base_loss": "fastclip", "samples_seen_counts": "trained"}},
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["clip", "drrho"])
+@pytest.mark.parametrize("method", list(RESUMED))
 def test_sigkill_at_any_moment_resumes_to_the_same_result(tmp_path, method):
-    steered = STEERED if method == "drrho" else {}
-    spec = parse_spec({**TINY, "samples_seen": 32 * 90, "eval": {"points": 4}, **steered})
+    spec = parse_spec({**TINY, "samples_seen": 32 * 90, "eval": {"points": 4}, **RESUMED[method]})
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
     reference = tmp_path / "uninterrupted"
