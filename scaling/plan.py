@@ -185,14 +185,14 @@ class Plan:
             groups[(task.role, task.method, task.model)].append(task)
         out = [f"sweep {self.name}: {len(self.tasks)} tasks, {len(self.todo)} to run -> {self.out}"]
         out.append(
-            f"  {'role':<10} {'method':<9} {'model':<9} {'tasks':>5} {'to run':>6} {'steps':>8} {'FLOPs/task':>11}"
+            f"  {'role':<10} {'method':<16} {'model':<9} {'tasks':>5} {'to run':>6} {'steps':>8} {'FLOPs/task':>11}"
         )
         for (role, method, model), group in groups.items():
             steps = Counter(t.spec.steps for t in group if t.spec is not None)
             shown = "-" if not steps else "/".join(str(s) for s in sorted(steps))
             flops = sum(task_flops(t) for t in group) / len(group)
             n_todo = sum(t.id in todo_ids for t in group)
-            out.append(f"  {role:<10} {method:<9} {model:<9} {len(group):>5} {n_todo:>6} {shown:>8} {flops:.3g}")
+            out.append(f"  {role:<10} {method:<16} {model:<9} {len(group):>5} {n_todo:>6} {shown:>8} {flops:.3g}")
         out += self.cost_lines()
         out.append("  executor: " + self.executor_line())
         return out

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from scaling.grid import load_grid
+from scaling.methods import METHODS
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 
@@ -70,3 +71,35 @@ def test_cpu_grids_compare_both_methods_on_the_same_configurations(name):
         assert reference.data.seed != target.data.seed
         assert reference.data.caption_noise < target.data.caption_noise
         assert reference.samples_seen > max(max(budgets) for budgets in table.values())
+
+
+def test_paper_baselines_grid_is_the_tables_eight_methods_on_a_vit_b16_target():
+    assert "nothing written" in dry_run("paper_baselines.yaml")
+    expansion = load_grid(SWEEPS / "paper_baselines.yaml")
+    assert sorted(s.method for s in expansion.runs) == sorted(METHODS)
+    assert {(s.model, s.samples_seen, s.steps) for s in expansion.runs} == {("ViT-B-16", 1_280_000_000, 250_000)}
+    references = {s.reference for s in expansion.runs if s.reference is not None}
+    assert [(r.model, r.pretrained) for r in references] == [("ViT-B-32", "openai")]  # one cache for all seven
+    jest = next(s for s in expansion.runs if s.method == "jest")
+    assert (jest.batch_size, jest.loaded_batch_size) == (1024, 5120)  # the code's 640 a GPU loaded, 128 trained
+
+
+def test_cpu_baselines_grid_runs_every_method_at_matched_samples_and_jest_also_at_matched_compute():
+    from scaling.models import model_stats
+    from scaling.selection import target_flops
+
+    assert "nothing written" in dry_run("cpu_baselines.yaml")
+    expansion = load_grid(SWEEPS / "cpu_baselines.yaml")
+    (reference,) = expansion.references
+    assert reference.data.seed != expansion.runs[0].data.seed
+    table = runs_by("cpu_baselines.yaml")
+    assert {method for method, _ in table} == set(METHODS) and {model for _, model in table} == {"w32-l1", "w48-l2"}
+    clip = table[("clip", "w32-l1")]
+    assert all(sorted(table[(m, "w32-l1")]) == sorted(clip) for m in METHODS if not METHODS[m].selects)
+    for spec in expansion.runs:
+        if not METHODS[spec.method].selects or spec.samples_seen in clip:
+            continue  # the matched-samples runs; the others must match a CLIP budget's target compute
+        train, forward = model_stats(spec.model).flops_train_per_sample, model_stats(spec.model).flops_fwd_per_sample
+        jest = target_flops(spec.steps * spec.batch_size, spec.samples_seen, train, forward)
+        ratios = [jest / (budget * train) for budget in set(clip)]
+        assert min(abs(r - 1) for r in ratios) < 0.03, (spec.method, spec.samples_seen, ratios)
