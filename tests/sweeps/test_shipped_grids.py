@@ -94,9 +94,13 @@ def test_cpu_baselines_grid_runs_every_method_at_matched_samples_and_jest_also_a
     assert reference.data.seed != expansion.runs[0].data.seed
     table = runs_by("cpu_baselines.yaml")
     assert {method for method, _ in table} == set(METHODS) and {model for _, model in table} == {"w32-l1", "w48-l2"}
-    clip = table[("clip", "w32-l1")]
-    assert all(sorted(table[(m, "w32-l1")]) == sorted(clip) for m in METHODS if not METHODS[m].selects)
+    for model in ("w32-l1", "w48-l2"):
+        clip = table[("clip", model)]
+        assert len(set(clip)) == 2 and len(clip) == 4  # 2 budgets x 2 seeds
+        for m in METHODS:  # every method at CLIP's samples seen; JEST at 2 more budgets of matched compute
+            assert set(clip) <= set(table[(m, model)]) and len(table[(m, model)]) == (8 if METHODS[m].selects else 4)
     for spec in expansion.runs:
+        clip = table[("clip", spec.model)]
         if not METHODS[spec.method].selects or spec.samples_seen in clip:
             continue  # the matched-samples runs; the others must match a CLIP budget's target compute
         train, forward = model_stats(spec.model).flops_train_per_sample, model_stats(spec.model).flops_fwd_per_sample
