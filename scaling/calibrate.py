@@ -45,10 +45,12 @@ def key(spec: RunSpec, executor: Executor, kind: str) -> str:
 
 
 def short_run(spec: RunSpec) -> RunSpec:
-    """The same run cut to warm-up + timed steps (same model, batch, data, precision), unsteered: a steered
-    step adds only a cache lookup and a cheap loss (bench/drrho_overhead.py), and its cache may not exist yet."""
+    """The same run cut to warm-up + timed steps (same model, batch, data, precision), as plain CLIP: a steered
+    or distilled step adds only a cache lookup and a cheap loss (bench/drrho_overhead.py, bench/method_overhead.py),
+    and its cache may not exist yet. (JEST's scoring pass is not timed here; bench/method_overhead.py measures it.)"""
     raw = spec.model_dump() | {"samples_seen": spec.batch_size * (WARMUP_STEPS + TIMED_STEPS)}
-    return RunSpec.model_validate(raw | {"method": "clip", "reference": None, "loss": {}})
+    plain = {"method": "clip", "reference": None, "selection": None, "distill": None, "loss": {}}
+    return RunSpec.model_validate(raw | plain)
 
 
 def process_age() -> float:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from scaling.calibrate import Measured, key, short_run
 from scaling.grid import load_grid
 from scaling.plan import Plan, build_tasks
+from scaling.spec import parse_spec
 
 from .conftest import SMOKE, cli
+
+REFERENCE = {"checkpoint": "ref.pt", "model": "w32-l1"}
 
 
 def test_calibrate_times_each_model_on_the_executor_and_the_plan_says_so(tmp_path: Path):
@@ -44,3 +49,10 @@ def test_a_short_run_keeps_what_sets_the_step_cost():
         "amp_bf16",
     )
     assert short.reference is None and short.steps == 8
+
+
+@pytest.mark.parametrize("method", ["jest", "drrho_distill"])
+def test_a_short_run_of_a_selecting_or_distilling_method_is_plain_clip(method):
+    spec = parse_spec({"method": method, "model": "w32-l1", "batch_size": 32, "reference": REFERENCE})
+    short = short_run(spec)
+    assert (short.method, short.selection, short.distill, short.steps) == ("clip", None, None, 8)
