@@ -169,3 +169,73 @@ def test_grid_logging_turns_on_live_curves_without_changing_run_ids():
     logged = load_grid(SMOKE, ["logging.tensorboard=true", "logging.every=5"])
     assert all(s.logging.tensorboard and s.logging.every == 5 for s in logged.runs)
     assert [s.run_id for s in logged.runs] == [s.run_id for s in plain.runs]
+
+
+BASELINES = """name: baselines
+out: {out}
+base: {{data: {{pool_size: 1024}}, batch_size: 32, samples_seen: 1280}}
+axes:
+  method: [clip, jest, jest_topk, clip_distill]
+methods:
+  jest:
+    reference: &reference {{train: {{model: w32-l1, data: {{seed: 1}}}}}}
+    selection: {{chunks: 4, base_loss: fastclip}}
+  jest_topk: {{reference: *reference}}
+  clip_distill:
+    reference: *reference
+    distill: {{weight: 0.25}}
+"""
+
+
+def test_every_method_that_reads_a_reference_takes_one_and_its_own_options(tmp_path: Path):
+    path = tmp_path / "grid.yaml"
+    path.write_text(BASELINES.format(out=tmp_path / "out"))
+    expansion = load_grid(path)
+    runs = {r.method: r for r in expansion.runs}
+    (reference,) = expansion.references  # one in-sweep reference serves all three methods
+    assert all(runs[m].reference.run == reference for m in ("jest", "jest_topk", "clip_distill"))
+    assert (runs["jest"].selection.chunks, runs["jest"].selection.base_loss, runs["jest"].loss.eps) == (
+        4,
+        "fastclip",
+        1e-14,
+    )
+    assert (runs["jest_topk"].selection.rule, runs["clip_distill"].distill.weight) == ("greedy", 0.25)
+    assert runs["clip"].reference is None and runs["clip"].selection is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "  jest_topk: {reference: *reference}",
+            "  clip: {selection: {chunks: 2}}",
+            ":10: methods.clip.selection: method clip takes no selection options",
+        ),
+        (
+            "  jest_topk: {reference: *reference}",
+            "  fastclip: {reference: *reference}",
+            ":10: methods.fastclip.reference: method fastclip takes no reference",
+        ),
+        (
+            "distill: {weight: 0.25}",
+            "distill: {wieght: 0.25}",
+            ":13: methods.clip_distill.distill.wieght: unknown key; did you mean 'weight'?",
+        ),
+        (
+            "selection: {chunks: 4,",
+            "selection: {chunks: 3,",
+            ":9: methods.jest.selection.chunks: selection.chunks: 3 chunks do not divide",
+        ),
+        (
+            "  jest_topk: {reference: *reference}",
+            "  jest_topk: {}",
+            ":5: axes.method[2]: method jest_topk needs methods.jest_topk.reference",
+        ),
+    ],
+)
+def test_method_blocks_are_checked_against_what_each_method_takes(tmp_path: Path, old, new, message):
+    path = tmp_path / "grid.yaml"
+    path.write_text(BASELINES.format(out=tmp_path / "out").replace(old, new))
+    with pytest.raises(ConfigError) as err:
+        load_grid(path)
+    assert message in str(err.value), str(err.value)
