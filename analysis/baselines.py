@@ -147,7 +147,8 @@ def pair_runs(runs: pd.DataFrame, options: BaselineOptions) -> pd.DataFrame:
         )
     pairs = pd.concat(parts, ignore_index=True)
     _require_one_run_per_pair(pairs)
-    return pairs
+    rank = {m: i for i, m in enumerate(method_order(pairs["method"]))}  # the paper's order, kept by groupby
+    return pairs.sort_values("method", key=lambda s: s.map(rank), kind="stable").reset_index(drop=True)
 
 
 def _require_one_run_per_pair(pairs: pd.DataFrame) -> None:
@@ -187,15 +188,7 @@ def cells(pairs: pd.DataFrame, options: BaselineOptions) -> pd.DataFrame:
             row = dict(zip(["view", "reference", "method", *keys], values, strict=True))
             rows.append({"budget": budget, "model": model, **row, **_cell(group, options)})
     table = pd.DataFrame(rows).assign(paper_name=lambda t: t["method"].map(lambda m: PAPER_NAMES.get(m, m)))
-    order = {m: i for i, m in enumerate(method_order(table["method"]))}
-    table = table.sort_values(["view", "reference", "method"], key=_sort_key(order), kind="stable")
-    return table[CELL_COLUMNS].reset_index(drop=True)
-
-
-def _sort_key(order: Mapping[str, int]):
-    """Views in VIEWS' order, methods in the paper's; references as they came."""
-    views = {v: i for i, v in enumerate(VIEWS)}
-    return lambda s: s.map(order) if s.name == "method" else s.map(views) if s.name == "view" else s
+    return table[CELL_COLUMNS]
 
 
 def method_order(methods: Sequence[str]) -> list[str]:
@@ -250,38 +243,37 @@ def _cell_text(row: Mapping[str, Any] | None) -> str:
     return f"{row['error']:.4f} (×{row['ratio']:.3f} {interval})"
 
 
-def layout(
-    table: pd.DataFrame, columns: Sequence[str], column_of: str, references: Mapping[str, float]
-) -> pd.DataFrame:
-    """The paper's layout of one view's cells: rows = every method of the paper's table in its order (its
-    names; '—' for one not run), columns = the values of `column_of`; unsteered methods repeat in every
-    reference column, as the paper prints them; a first row of the references' own errors when known."""
-    cell = {(r["method"], r[column_of] if column_of != "reference" else r["reference"]): r for _, r in table.iterrows()}
-    rows = []
-    if column_of == "reference" and references:
-        rows.append(["Reference model", *(f"{references[c]:.4f}" if c in references else "n/a" for c in columns)])
+def per_reference(table: pd.DataFrame, references: Sequence[str]) -> pd.DataFrame:
+    """Rows of methods without a reference repeated under every reference, as the paper prints them."""
+    parts = [table[table["reference"].isin([r, NO_REFERENCE])].assign(reference=r) for r in references]
+    return pd.concat(parts, ignore_index=True)
+
+
+def layout(table: pd.DataFrame, columns: Sequence[Any], column_of: str, first: list[str] | None = None) -> pd.DataFrame:
+    """The paper's layout of cells: rows = every method of the paper's table in its order, by its names ('—' for
+    one not run), columns = the values `columns` of `column_of`; `first` is a row put on top (label, cells)."""
+    cell = {(r["method"], r[column_of]): r for _, r in table.iterrows()}
+    rows = [first] if first else []
     for method in method_order([*METHODS, *table["method"]]):
-        steered = METHODS[method].needs_reference if method in METHODS else True
-        texts = []
-        for column in columns:
-            key = column if steered or column_of != "reference" else NO_REFERENCE
-            texts.append(_cell_text(cell.get((method, key))))
-        rows.append([PAPER_NAMES.get(method, method), *texts])
+        rows.append([PAPER_NAMES.get(method, method), *(_cell_text(cell.get((method, c))) for c in columns)])
     return pd.DataFrame(rows, columns=["method", *map(str, columns)])
 
 
-def _budget_tables(cells_: pd.DataFrame, view: str, references: Sequence[str]) -> str:
-    """One table per reference: methods × budgets (over models and seeds)."""
+def _reference_row(result: Baselines, references: Sequence[str]) -> list[str] | None:
+    """'Reference model' and each reference's own error, as the paper's first row, when the records carry it."""
+    own = result.references
+    return ["Reference model", *(f"{own[r]:.4f}" if r in own else "n/a" for r in references)] if own else None
+
+
+def _budget_tables(table: pd.DataFrame, references: Sequence[str]) -> str:
+    """One view's cells as methods × budgets (over models and seeds), one table per reference."""
+    rows = table[(table["model"] == ALL) & (table["budget"] != ALL)]
+    budgets = budgets_of(rows)
     out = []
     for reference in references:
-        steered = cells_["reference"].isin([reference, NO_REFERENCE])
-        rows = cells_[(cells_["view"] == view) & steered & (cells_["model"] == ALL) & (cells_["budget"] != ALL)]
-        budgets = budgets_of(rows)
-        rows = rows.assign(reference=np.where(rows["reference"] == NO_REFERENCE, NO_REFERENCE, reference))
-        frame = layout(rows, budgets, "budget", {})
+        frame = layout(rows[rows["reference"] == reference], budgets, "budget")
         frame.columns = ["method", *(f"{b:,} samples" for b in budgets)]
-        head = "" if len(references) == 1 else f"reference {reference}:\n\n"
-        out.append(head + markdown_table(frame))
+        out.append(("" if len(references) == 1 else f"Reference {reference}:\n\n") + markdown_table(frame))
     return "\n".join(out)
 
 
@@ -301,10 +293,11 @@ def baselines_markdown(result: Baselines) -> str:
         "",
     ]
     for view, title in VIEWS.items():
-        rows = table[(table["view"] == view) & (table["budget"] == ALL)]
+        rows = per_reference(table[table["view"] == view], references)
+        overall = rows[(rows["budget"] == ALL) & (rows["model"] == ALL)]
         lines += [f"## {title[0].upper()}{title[1:]}", "", VIEW_WORDS[view].format(tol=opts.tolerance), ""]
-        lines += [markdown_table(layout(rows, references, "reference", result.references)), ""]
-        lines += [f"By budget ({title}, over models and seeds):", "", _budget_tables(table, view, references), ""]
+        lines += [markdown_table(layout(overall, references, "reference", _reference_row(result, references))), ""]
+        lines += [f"By budget ({title}, over models and seeds):", "", _budget_tables(rows, references), ""]
     lines += ["## Notes", "", *(f"- {n}" for n in result.notes or ["every finished run was paired"]), ""]
     return "\n".join(lines)
 
@@ -326,11 +319,7 @@ def baselines_figure(result: Baselines) -> Figure:
     drawn with every reference, as the table repeats them)."""
     table = result.cells[(result.cells["model"] == ALL) & (result.cells["method"] != BASELINE)]
     references = references_of(result.pairs)
-    panels = {}
-    for view, title in VIEWS.items():
-        rows = table[table["view"] == view]
-        parts = [rows[rows["reference"].isin([r, NO_REFERENCE])].assign(reference=r) for r in references]
-        panels[title] = pd.concat(parts)
+    panels = {title: per_reference(table[table["view"] == view], references) for view, title in VIEWS.items()}
     methods = method_order(table["method"])
     return ratio_plot(
         panels,

@@ -110,10 +110,33 @@ def test_pairing_by_seed_resolves_a_gap_smaller_than_the_seed_spread(tmp_path):
 def test_without_steered_methods_the_table_has_one_no_reference_column(tmp_path):
     sweep = write_baselines_sweep(tmp_path, factors={"clip": (1.0, 1.0), "fastclip": (1.0, 1.0)})
     result = baselines_table(sweep.root, BaselineOptions(draws=DRAWS))
-    table = layout(overall(result.cells).reset_index().query("view == 'compute'"), ["no reference"], "reference", {})
+    table = layout(overall(result.cells).reset_index().query("view == 'compute'"), ["no reference"], "reference")
     assert list(table.columns) == ["method", "no reference"]
     shown = dict(zip(table["method"], table["no reference"], strict=True))
     assert shown["JEST"] == "—" and shown["FastCLIP"].startswith("0.")
+
+
+def test_each_reference_is_a_column_and_unsteered_methods_repeat_in_each(sweep, tmp_path):
+    """A second reference (its runs: copies of the first's, 5% lower error) makes a second column."""
+    root = tmp_path / "sweep"
+    shutil.copytree(sweep.root, root)
+    for i, file in enumerate(sorted((root / "runs").glob("*/record.json"))):
+        record = json.loads(file.read_text())
+        if record["reference"] is not None:
+            record["run_id"], record["reference"]["name"] = f"second{i:06d}", "reference B"
+            for evaluation in record["evals"]:
+                evaluation["zeroshot_error"]["colour_shape"] *= 0.95
+            (root / "runs" / record["run_id"]).mkdir()
+            (root / "runs" / record["run_id"] / "record.json").write_text(json.dumps(record))
+    result = baselines_table(root, BaselineOptions(draws=DRAWS))
+    section = result.markdown().split("## Matched target compute")[1].split("By budget")[0]
+    header = next(line for line in section.splitlines() if line.startswith("| method"))
+    assert header == f"| method | {sweep.reference_name} | reference B |"
+    rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in section.splitlines() if line.startswith("| ")}
+    assert rows["FastCLIP"][0] == rows["FastCLIP"][1] and rows["OpenCLIP"][0] == rows["OpenCLIP"][1]
+    assert "×0.899" in rows["DRRho-CLIP"][0] or "×0.900" in rows["DRRho-CLIP"][0]
+    assert "×0.85" in rows["DRRho-CLIP"][1]  # 0.90 x 0.95 = 0.855
+    assert rows["Reference model"][0] == rows["Reference model"][1]  # the copies carry the first's own metrics
 
 
 def test_a_run_without_a_clip_partner_is_named_in_the_notes(sweep, tmp_path):
