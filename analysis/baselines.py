@@ -208,14 +208,23 @@ def references_of(pairs: pd.DataFrame) -> list[str]:
     return steered or [NO_REFERENCE]
 
 
-def unmatched_notes(runs: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
-    """Runs that no view could pair with a CLIP run (a budget CLIP never ran), named so none goes missing."""
+def unmatched_notes(runs: pd.DataFrame, pairs: pd.DataFrame, options: BaselineOptions) -> list[str]:
+    """Runs that no view could pair with a CLIP run (a budget CLIP never ran), and methods absent from a view
+    (e.g. none within the compute tolerance), named so that no '—' in the table goes unexplained."""
     lost = runs[~runs["run_id"].isin(pairs["run_id"])]
-    return [
+    notes = [
         f"run `{r.run_id}` ({r.method}, {r.model}, {r.samples_total} samples, seed {r.seed}) matches no CLIP run "
         "in samples seen or compute: left out"
         for r in lost.itertuples()
     ]
+    for view, title in VIEWS.items():
+        missing = set(runs[STUDY_BY]) - set(pairs.loc[pairs["view"] == view, "method"])
+        notes += [
+            f"{PAPER_NAMES.get(m, m)} has runs but none pairs with a CLIP run at {title}"
+            + (f" (`{options.compute}` within {options.tolerance:.0%})" if view == "compute" else "")
+            for m in method_order(missing)
+        ]
+    return notes
 
 
 def baselines_table(path: str | Path, options: BaselineOptions | None = None) -> Baselines:
@@ -227,7 +236,7 @@ def baselines_table(path: str | Path, options: BaselineOptions | None = None) ->
     own = {}
     if not references.empty and options.y in references:
         own = dict(zip(references["name"], references[options.y].astype(float), strict=True))
-    return Baselines(pairs, cells(pairs, options), own, options, notes + unmatched_notes(runs, pairs))
+    return Baselines(pairs, cells(pairs, options), own, options, notes + unmatched_notes(runs, pairs, options))
 
 
 # -- report -------------------------------------------------------------------------------------------------

@@ -154,6 +154,29 @@ def test_a_run_without_a_clip_partner_is_named_in_the_notes(sweep, tmp_path):
     assert "matches no CLIP run" in result.markdown()
 
 
+def test_a_method_absent_from_a_view_is_a_dash_the_notes_explain(sweep):
+    """With no compute tolerance, JEST's compute-matched runs (0.1% off) pair with nothing."""
+    result = baselines_table(sweep.root, BaselineOptions(draws=DRAWS, tolerance=0.0))
+    section = result.markdown().split("## Matched target compute")[1].split("By budget")[0]
+    assert "| JEST | — |" in section and "| DRRho-CLIP | 0." in section
+    assert "JEST has runs but none pairs with a CLIP run at matched target compute" in result.markdown()
+
+
+def test_a_diverged_run_is_dropped_and_named(sweep, tmp_path):
+    root = tmp_path / "sweep"
+    shutil.copytree(sweep.root, root)
+    records = load(root, status="done")
+    run_id = records[(records["method"] == "drrho") & (records["seed"] == 0)]["run_id"].iloc[0]
+    file = root / "runs" / run_id / "record.json"
+    record = json.loads(file.read_text())
+    record["evals"][-1]["val_loss"] = float("nan")
+    file.write_text(json.dumps(record))
+    result = baselines_table(root, BaselineOptions(draws=DRAWS))
+    assert run_id not in set(result.pairs["run_id"])
+    assert any(run_id in note and "val_loss = nan" in note for note in result.notes)
+    assert overall(result.cells).loc[("compute", "drrho"), "n_pairs"] == 7
+
+
 def test_a_single_pair_has_no_interval(tmp_path):
     sweep = write_baselines_sweep(tmp_path, factors={"clip": (1.0, 1.0), "drrho": (0.9, 0.9)})
     records = load(sweep.root, status="done")
