@@ -71,9 +71,14 @@ def _add_baselines_parser(commands: Any) -> None:
     parser.add_argument("--ci", type=float, default=defaults.ci, help="interval level")
 
 
-def _baselines_command(args: Any) -> int:
+def _out_dir(args: Any) -> tuple[Path, Path]:
+    """The records path and the output directory: `--out`, else `figures/` beside the records."""
     path = Path(args.path)
-    out = Path(args.out) if args.out else (path if path.is_dir() else path.parent) / "figures"
+    return path, Path(args.out) if args.out else (path if path.is_dir() else path.parent) / "figures"
+
+
+def _baselines_command(args: Any) -> int:
+    path, out = _out_dir(args)
     options = BaselineOptions(
         y=args.y, compute=args.compute, tolerance=args.tolerance, draws=args.bootstrap, seed=args.seed, ci=args.ci
     )
@@ -85,8 +90,7 @@ def _baselines_command(args: Any) -> int:
 
 
 def _study_command(args: Any) -> int:
-    path = Path(args.path)
-    out = Path(args.out) if args.out else (path if path.is_dir() else path.parent) / "figures"
+    path, out = _out_dir(args)
     result = sweep_study(
         path,
         x=args.x,
