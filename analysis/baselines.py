@@ -298,7 +298,8 @@ def baselines_markdown(result: Baselines) -> str:
         "OpenCLIP run of the same model, seed and data, the bootstrap resamples those pairs. Ratio < 1: lower "
         "error than OpenCLIP. Columns: the steering reference; methods without one repeat in every column. "
         f"Models: {', '.join(map(str, sorted(pairs['model'].unique())))}; budgets (OpenCLIP's samples seen): "
-        f"{', '.join(f'{b:,}' for b in budgets_of(pairs))}.",
+        f"{', '.join(f'{b:,}' for b in budgets_of(pairs))}. The first table of each view pools every model and "
+        "budget (the most pairs behind one interval); by budget below; by budget and model in baselines.csv.",
         "",
     ]
     for view, title in VIEWS.items():
