@@ -5,7 +5,8 @@ Every step takes one `Study` (a tidy table whose y is an error, its column roles
 `study` → `select` (which runs) → `estimate` (OLS / Huber-LSE multi-start on arrays) / `fit` (a study's
 laws) → `bootstrap` (configuration resampling) → `compare` (Δexponent, k(E*), paired ratio, hold-out
 checks) → `plots` / `figure_sets` → `report`; `data_efficiency` reads the data axis (n*(m)). `records` turns
-a sweep's records into a study, `sweep_study` runs it, `paper` reproduces the paper. Command lines:
+a sweep's records into a study, `sweep_study` runs it, `baselines` draws the paper's baselines table from a
+sweep, `paper` reproduces the paper. Command lines:
 `python -m analysis.fit|compare|data_efficiency|plot_csv|figures`
 (see analysis/README.md).
 
@@ -70,6 +71,7 @@ _EXPORTS = {
         "residual_plot",
         "save_figure",
         "scaling_plot",
+        "ratio_plot",
         "table_heatmap",
     ),
     "figure_sets": ("standard_figures", "study_figures", "write_figures"),
@@ -77,6 +79,7 @@ _EXPORTS = {
     "records": ("data_axis_table", "load_records", "nonfinite_runs", "prepare_study", "reference_table"),
     "report": ("markdown_table", "study_markdown", "study_verdict"),
     "sweep_study": ("sweep_study",),
+    "baselines": ("BaselineOptions", "Baselines", "baselines_table", "write_baselines"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

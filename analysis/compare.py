@@ -116,18 +116,15 @@ def target_grid(
     return np.geomspace(max(ys.max(), *targets), min(0.85 * ys.min(), *targets), num)
 
 
-def paired_ratio(bs: Bootstrap, baseline: Hashable, treatment: Hashable, seed: int = 0) -> dict[str, float]:
-    """Mean log(E_treatment / E_baseline) over configurations both methods ran, with a bootstrap interval
-    over those configurations; free of any fitted form."""
-    units = bs.units
-    ia, ib = units.levels.index(baseline), units.levels.index(treatment)
-    ratios = np.log(units.y[ib] / units.y[ia])
-    ratios = ratios[np.isfinite(ratios)]
-    if ratios.size == 0:
-        raise InputError("no configuration was run by both methods; check --pair-on")
+def log_ratio_interval(ratios: np.ndarray, draws: int, ci: float, seed: int = 0) -> dict[str, float]:
+    """Mean of paired log error ratios (one per paired unit) with a percentile bootstrap interval over the
+    units, as `n`, `mean_log_ratio`, `sd`, `lo`, `hi` and their exponentials `ratio`, `ratio_lo`, `ratio_hi`.
+
+    The one paired bootstrap of error ratios: `paired_ratio` (units: configurations) and the baselines table
+    (units: seed-paired runs) both call it."""
     rng = np.random.default_rng(seed)
-    means = ratios[rng.integers(0, ratios.size, (bs.draws, ratios.size))].mean(-1)
-    lo, hi = percentile_interval(means, bs.fits[baseline].ci)
+    means = ratios[rng.integers(0, ratios.size, (draws, ratios.size))].mean(-1)
+    lo, hi = percentile_interval(means, ci)
     mean = float(ratios.mean())
     return {
         "n": int(ratios.size),
@@ -139,6 +136,18 @@ def paired_ratio(bs: Bootstrap, baseline: Hashable, treatment: Hashable, seed: i
         "ratio_lo": float(np.exp(lo)),
         "ratio_hi": float(np.exp(hi)),
     }
+
+
+def paired_ratio(bs: Bootstrap, baseline: Hashable, treatment: Hashable, seed: int = 0) -> dict[str, float]:
+    """Mean log(E_treatment / E_baseline) over configurations both methods ran, with a bootstrap interval
+    over those configurations; free of any fitted form."""
+    units = bs.units
+    ia, ib = units.levels.index(baseline), units.levels.index(treatment)
+    ratios = np.log(units.y[ib] / units.y[ia])
+    ratios = ratios[np.isfinite(ratios)]
+    if ratios.size == 0:
+        raise InputError("no configuration was run by both methods; check --pair-on")
+    return log_ratio_interval(ratios, bs.draws, bs.fits[baseline].ci, seed)
 
 
 @dataclass(frozen=True)

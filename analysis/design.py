@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,9 @@ from analysis.bootstrap import Bootstrap, bootstrap_laws, configurations, percen
 from analysis.compare import exponent_difference, multiplier, paired_ratio
 from analysis.data import InputError
 from analysis.study import FitOptions, Study
+
+if TYPE_CHECKING:
+    from scaling.grid import Expansion
 
 OUTCOMES = 16  # simulated outcomes per candidate
 DRAWS = 200  # bootstrap draws per refit while scoring (the interval is re-read from these)
@@ -255,20 +259,29 @@ def choose(study: Study, target: Target, candidates: pd.DataFrame, budget: float
 def grid_candidates(study: Study, grid: str | Path) -> pd.DataFrame:
     """The cells of a sweep grid (its run specs, named as `scaling.records` names their columns) that the
     study has not run; x per level from the plan's FLOPs per run when x is `compute_target`, else predicted
-    from the axes (`with_costs`)."""
+    from the axes (`with_costs`). Every cell run: an InputError."""
     from scaling.grid import load_grid
+
+    cells = unrun_grid_cells(study, load_grid(grid))
+    if cells.empty:
+        raise InputError(f"--candidates {str(grid)!r}: every cell has been run")
+    return cells
+
+
+def unrun_grid_cells(study: Study, expansion: Expansion) -> pd.DataFrame:
+    """`grid_candidates` of a loaded grid (overrides applied), empty when every cell has run."""
     from scaling.plan import build_tasks, task_flops
     from scaling.records import spec_columns
 
     columns = config_columns(study)
-    tasks = [t for t in build_tasks(load_grid(grid)) if t.role == "run"]
+    tasks = [t for t in build_tasks(expansion) if t.role == "run"]
     rows = pd.DataFrame([spec_columns(t.spec.model_dump()) | {"_flops": task_flops(t)} for t in tasks])
     missing = [c for c in [*columns, *([study.by] if study.by else [])] if c not in rows]
     if missing:
-        raise InputError(f"--candidates {str(grid)!r}: its runs have no column {missing[0]!r}")
+        raise InputError(f"grid {str(expansion.path)!r}: its runs have no column {missing[0]!r}")
     cells = _unrun(study, rows)[columns]
     if cells.empty:
-        raise InputError(f"--candidates {str(grid)!r}: every cell has been run")
+        return cells
     if study.x != "compute_target":
         return with_costs(study, cells)
     for level in study.levels:
@@ -279,13 +292,11 @@ def grid_candidates(study: Study, grid: str | Path) -> pd.DataFrame:
     return cells
 
 
-def next_sweep(grid: str | Path, chosen: pd.DataFrame, columns: list[str], by: str | None) -> dict:
-    """The grid with its configuration axes replaced by the chosen cells (one seed, every method): a sweep
-    of the next runs that writes to the same `out`, so the records join the study. Its analysis block is
-    dropped: the new cells alone are no study (analyse the records dir after)."""
-    import yaml
-
-    raw = yaml.safe_load(Path(grid).read_text())
+def next_sweep(grid: Mapping[str, Any], chosen: pd.DataFrame, columns: list[str], by: str | None) -> dict:
+    """The grid (its YAML mapping) with its configuration axes replaced by the chosen cells (one seed, every
+    method): a sweep of the next runs that writes to the same `out`, so the records join the study. Its
+    analysis block is dropped: the new cells alone are no study (analyse the records dir after)."""
+    raw = dict(grid)
     keys = {c: "samples_seen" if c == "samples_total" else c for c in columns}  # records' name → the grid's
     drop = {*keys.values(), "seed"}
     raw["axes"] = {k: v for k, v in (raw.get("axes") or {}).items() if k not in drop}
@@ -318,30 +329,129 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, default_draws: int)
     cli.add_fit_arguments(parser, default_draws=default_draws, laws=STUDY_LAWS)
 
 
+def records_study(
+    path: str | Path,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    by: str | None = None,
+    pair_on: Sequence[str] | None = None,
+    options: FitOptions | None = None,
+) -> Study:
+    """A sweep's records as the design's study: final evaluations, references set aside, the sweep's
+    configuration key (or `pair_on`) as `options.config`; x `compute_target` and the colour_shape zero-shot
+    error unless given."""
+    from analysis.records import STUDY_BY, STUDY_Y, load_records, prepare_study
+
+    data = prepare_study(load_records(path), by=by or STUDY_BY, pair_on=pair_on, source=str(path))
+    options = FitOptions.of(options, config=tuple(data.config))
+    return Study.of(data.runs, x or "compute_target", y or STUDY_Y, by=data.by, options=options)
+
+
 def study_from(args: argparse.Namespace) -> tuple[Study, str | None]:
     """The study a design starts from: a records directory (the sweep's configuration key, its grid from
     sweep.json) or a CSV with --x, --y, --by and --pair-on."""
     from analysis import cli
     from analysis.data import read_table
-    from analysis.records import STUDY_BY, STUDY_Y, load_records, prepare_study
 
     path = Path(args.source)
     options = cli.fit_options(args)
     if path.is_dir():
-        data = prepare_study(load_records(path), by=args.by or STUDY_BY, pair_on=args.pair_on, source=str(path))
+        study = records_study(path, x=args.x, y=args.y, by=args.by, pair_on=args.pair_on, options=options)
         grid = args.grid
         sweep = path / "sweep.json"
         if grid is None and sweep.exists():
             import json
 
             grid = json.loads(sweep.read_text()).get("grid")
-        options = FitOptions.of(options, config=tuple(data.config))
-        study = Study.of(data.runs, args.x or "compute_target", args.y or STUDY_Y, by=data.by, options=options)
         return study, grid
     if args.x is None or args.y is None:
         raise InputError("a CSV needs --x and --y")
     study = Study.of(read_table(path), args.x, args.y, by=args.by, options=options)
     return study, args.grid
+
+
+@dataclass(frozen=True)
+class NextRuns:
+    """The chosen set (rows in the order chosen, with why) and the document written as next.yaml."""
+
+    target: Target
+    chosen: pd.DataFrame
+    document: dict
+    columns: list[str]
+    noise: float
+
+    def write(self, path: str | Path) -> None:
+        import yaml
+
+        Path(path).write_text(yaml.safe_dump(self.document, sort_keys=False))
+
+    def lines(self, budget: float, outcomes: int, draws: int) -> list[str]:
+        """The why-table: each chosen run, its cost, the interval width before and after, and why."""
+        shown = self.chosen[["step", *self.columns, "cost", "width_now", "width_after", "reduction", "per_flop", "why"]]
+        return [
+            f"target {self.target.name}: {outcomes} simulated outcomes x {draws} bootstrap draws per candidate; "
+            f"seed noise {self.noise:.3g} (log error)",
+            shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+            f"spent {self.chosen['cost'].sum():.3g} of {budget:.3g} FLOPs",
+        ]
+
+
+def next_runs(
+    study: Study,
+    target: str,
+    budget: float,
+    candidates: pd.DataFrame,
+    *,
+    grid: Mapping[str, Any] | None = None,
+    outcomes: int = OUTCOMES,
+    draws: int = DRAWS,
+) -> NextRuns:
+    """Choose the runs within `budget` FLOPs that shrink `target`'s interval most, as a sweep of `grid` (a
+    grid file's mapping: its configuration axes replaced by the chosen cells) or, without one, a list of
+    configurations."""
+    if budget <= 0 or outcomes < 1:
+        raise InputError("--budget must be positive and --outcomes at least 1")
+    wanted = get_target(target, study.levels)
+    chosen = choose(study, wanted, candidates, budget, outcomes=outcomes, draws=draws)
+    if chosen.empty:
+        raise InputError(f"no candidate fits the budget {budget:.3g} FLOPs with an expected gain")
+    columns = config_columns(study)
+    if grid is not None:
+        document = next_sweep(grid, chosen, columns, study.by)
+    else:
+        document = {"configurations": [{c: _plain(r[c]) for c in columns} for _, r in chosen.iterrows()]}
+    return NextRuns(wanted, chosen, document, columns, seed_noise(study))
+
+
+def sweep_next(
+    grid: str | Path, overrides: Sequence[str], budget: float, *, target: str = "delta-b", out: str | Path | None = None
+) -> Path:
+    """`python -m scaling.sweep grid.yaml [key=value ...] --next BUDGET`: the design on the sweep's records
+    (the grid's `out`) with the grid's analysis block (x, y, method column, fit options); candidates are the
+    grid's unrun cells, or when every cell has run its axes extended one step. Writes `<out>/next.yaml` (or
+    `out`), a grid of the chosen runs writing to the same records, and prints the why-table."""
+    from scaling.grid import load_grid
+    from scaling.spec import apply_override
+    from scaling.yamlfile import read_grid_file
+
+    expansion = load_grid(grid, overrides)
+    analysis, records = expansion.grid.analysis, Path(expansion.grid.out)
+    given = {} if analysis is None else {"x": analysis.x, "y": analysis.y, "by": analysis.by}
+    study = records_study(records, **given, options=None if analysis is None else analysis.fit_options())
+    candidates = unrun_grid_cells(study, expansion)
+    if candidates.empty:
+        print(f"every cell of {grid} has run: the candidates are its axes extended one step")
+        candidates = candidate_table(study)
+    raw, _ = read_grid_file(Path(grid))
+    for item in overrides:  # next.yaml keeps what the command line changed (out=... above all)
+        apply_override(raw, item)
+    chosen = next_runs(study, target, budget, candidates, grid=raw)
+    path = Path(out) if out else records / "next.yaml"
+    chosen.write(path)
+    print("\n".join(chosen.lines(budget, OUTCOMES, DRAWS)))
+    print(f"wrote {path}: run it with python -m scaling.sweep {path}")
+    return path
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -356,27 +466,16 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--candidates", help="a grid YAML whose unrun cells are the candidates")
     parser.add_argument("--out", default="next.yaml", help="where to write the next sweep (next.yaml)")
     args = parser.parse_args(argv)
-    if args.budget <= 0 or args.outcomes < 1:
-        raise InputError("--budget must be positive and --outcomes at least 1")
     study, grid = study_from(args)
-    target = get_target(args.target, study.levels)
     candidates = grid_candidates(study, args.candidates) if args.candidates else candidate_table(study)
-    chosen = choose(study, target, candidates, args.budget, outcomes=args.outcomes, draws=args.bootstrap)
-    if chosen.empty:
-        raise InputError(f"no candidate fits the budget {args.budget:.3g} FLOPs with an expected gain")
-    columns = config_columns(study)
-    if grid is not None and Path(grid).exists():
-        document = next_sweep(grid, chosen, columns, study.by)
-    else:
-        document = {"configurations": [{c: _plain(r[c]) for c in columns} for _, r in chosen.iterrows()]}
-    Path(args.out).write_text(yaml.safe_dump(document, sort_keys=False))
-    print(
-        f"target {target.name}: {args.outcomes} simulated outcomes x {args.bootstrap} bootstrap draws per "
-        f"candidate; seed noise {seed_noise(study):.3g} (log error)"
+    raw = yaml.safe_load(Path(grid).read_text()) if grid is not None and Path(grid).exists() else None
+    chosen = next_runs(
+        study, args.target, args.budget, candidates, grid=raw, outcomes=args.outcomes, draws=args.bootstrap
     )
-    shown = chosen[["step", *columns, "cost", "width_now", "width_after", "reduction", "per_flop", "why"]]
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"spent {chosen['cost'].sum():.3g} of {args.budget:.3g} FLOPs; wrote {args.out}")
+    chosen.write(args.out)
+    lines = chosen.lines(args.budget, args.outcomes, args.bootstrap)
+    print("\n".join(lines[:-1]))
+    print(f"{lines[-1]}; wrote {args.out}")
     return 0
 
 

@@ -1,9 +1,11 @@
 """Command line for the figure sets: `paper` regenerates the DRRho-CLIP paper's scaling figure and
 baselines table from the committed data (`analysis.paper`); `study` compares two methods of a sweep's records
-(`analysis.sweep_study`): figures, summary.json and summary.md.
+(`analysis.sweep_study`): figures, summary.json and summary.md; `baselines` draws the paper's baselines table
+from a sweep's records (`analysis.baselines`): every method against OpenCLIP, markdown, CSV and a figure.
 
 python -m analysis.figures paper [--out results/paper/figures] [--bootstrap N] [--seed S]
 python -m analysis.figures study SWEEP_DIR [--out DIR] [--x compute] [--y COL] [--by method] ...
+python -m analysis.figures baselines SWEEP_DIR [--out DIR] [--y COL] [--tolerance 0.05] [--bootstrap N] ...
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis import cli
+from analysis.baselines import BaselineOptions, baselines_table, write_baselines
 from analysis.compare import parse_targets
 from analysis.paper import PAPER_DATA, PAPER_OUT, paper_figures
 from analysis.records import STUDY_BY, STUDY_LAWS, STUDY_X, STUDY_Y
@@ -49,9 +52,45 @@ def _add_study_parser(commands: Any) -> None:
     cli.add_fit_arguments(study, default_draws=DRAWS, laws=STUDY_LAWS)
 
 
-def _study_command(args: Any) -> int:
+def _add_baselines_parser(commands: Any) -> None:
+    parser = commands.add_parser("baselines", help="the paper's baselines table: every method against OpenCLIP")
+    parser.add_argument("path", help="sweep directory (or any directory holding runs/<id>/record.json)")
+    parser.add_argument("--out", help="output directory (default: <path>/figures)")
+    defaults = BaselineOptions  # the dataclass's field defaults
+    parser.add_argument("--y", default=defaults.y, help="error column of the records")
+    parser.add_argument(
+        "--compute", default=defaults.compute, help="compute column matched: compute_target (default) or compute"
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=defaults.tolerance,
+        help="relative compute difference still counted as matched (default 0.05)",
+    )
+    cli.add_fit_arguments(parser, default_draws=DRAWS, draws_only=True)
+    parser.add_argument("--ci", type=float, default=defaults.ci, help="interval level")
+
+
+def _out_dir(args: Any) -> tuple[Path, Path]:
+    """The records path and the output directory: `--out`, else `figures/` beside the records."""
     path = Path(args.path)
-    out = Path(args.out) if args.out else (path if path.is_dir() else path.parent) / "figures"
+    return path, Path(args.out) if args.out else (path if path.is_dir() else path.parent) / "figures"
+
+
+def _baselines_command(args: Any) -> int:
+    path, out = _out_dir(args)
+    options = BaselineOptions(
+        y=args.y, compute=args.compute, tolerance=args.tolerance, draws=args.bootstrap, seed=args.seed, ci=args.ci
+    )
+    result = baselines_table(path, options)
+    written = write_baselines(result, out)
+    print(result.markdown())
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _study_command(args: Any) -> int:
+    path, out = _out_dir(args)
     result = sweep_study(
         path,
         x=args.x,
@@ -86,8 +125,10 @@ def _main(argv: Sequence[str] | None) -> int:
     paper.add_argument("--data", default=str(PAPER_DATA), help="directory with the paper CSVs")
     cli.add_fit_arguments(paper, default_draws=DRAWS, draws_only=True)
     _add_study_parser(commands)
+    _add_baselines_parser(commands)
     args = parser.parse_args(argv)
-    return _study_command(args) if args.command == "study" else _paper_command(args)
+    commands = {"study": _study_command, "baselines": _baselines_command, "paper": _paper_command}
+    return commands[args.command](args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -489,3 +489,48 @@ def table_heatmap(table: Mapping[str, pd.DataFrame], *, fmt: str = ".2f", title:
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
+
+
+def ratio_plot(
+    panels: Mapping[str, pd.DataFrame],
+    *,
+    rows: Mapping[Hashable, str],
+    colour: str,
+    colour_labels: Mapping[Hashable, str],
+    marker: str,
+    xlabel: str,
+    overall: Hashable | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Ratios with intervals (columns `method`, `ratio`, `ratio_lo`, `ratio_hi`), one panel per named table:
+    one row per method (`rows`: key → label, top to bottom), one colour per value of `colour` (in the order of
+    `colour_labels`; the `overall` value, e.g. a pooled estimate, in black), one marker per value of `marker`,
+    a dashed line at 1. A missing interval (one pair) is drawn as a bare point."""
+    markers = list(pd.unique(pd.concat(panels.values())[marker]))
+    slots = [(c, m) for m in markers for c in colour_labels]
+    offsets = dict(zip(slots, np.linspace(-0.3, 0.3, len(slots)) if len(slots) > 1 else [0.0], strict=True))
+    colours = _palette([c for c in colour_labels if c != overall]) | {overall: (0.0, 0.0, 0.0)}
+    fig, axes = _figure(ncols=len(panels), width=5.0, height=0.45 * len(rows) + 2.2)
+    for ax, (name, table) in zip(axes, panels.items(), strict=True):
+        for (c, m), group in table.groupby([colour, marker], sort=False):
+            group = group.set_index("method").reindex(list(rows))
+            ratio = group["ratio"].to_numpy(float)
+            err = np.nan_to_num(np.abs(group[["ratio_lo", "ratio_hi"]].to_numpy(float).T - ratio))
+            y = np.arange(len(rows)) + offsets[(c, m)]
+            shape = MARKERS[markers.index(m) % len(MARKERS)]
+            ax.errorbar(ratio, y, xerr=err, fmt=shape, color=colours[c], ms=5, capsize=2, elinewidth=1)
+        ax.axvline(1.0, color="0.4", lw=1, ls="--")
+        ax.set_yticks(np.arange(len(rows)), list(rows.values()), fontsize=8)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=9)
+    handles = [Line2D([], [], color=colours[c], marker="o", ls="", label=text) for c, text in colour_labels.items()]
+    if len(markers) > 1:
+        handles += [
+            Line2D([], [], color="0.3", marker=MARKERS[i % len(MARKERS)], ls="", label=str(m))
+            for i, m in enumerate(markers)
+        ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig

@@ -1,4 +1,4 @@
-"""`python -m scaling.sweep grid.yaml [key=value ...] [--dry-run] [--calibrate] [--executor auto|local|slurm|debug]`.
+"""`python -m scaling.sweep grid.yaml [key=value ...] [--dry-run] [--calibrate] [--executor KIND] [--next FLOPS]`.
 
 Expands a grid into run specs, prints the plan (tasks per role, method and model; FLOPs; estimated device
 hours), skips tasks whose records are complete or whose jobs are still in flight, and runs the rest as a DAG:
@@ -6,6 +6,8 @@ reference training → reference embedding cache → steered runs. On SLURM that
 dependencies (submitted, then this returns; `--wait` follows them); locally the same tasks run here in
 order with a live progress table. When everything is done, the grid's `analysis:` block is fitted and
 plotted. State lives in `<out>/sweep.json` and `<out>/runs/<run_id>/record.json`; see `scaling.status`.
+`--next FLOPS` instead chooses the runs that shrink the `--target` interval most within that budget
+(analysis.design on the finished records) and writes them as `<out>/next.yaml`. Overrides may follow flags.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from scaling.calibrate import calibrate
 from scaling.calibrate import load as load_calibration
-from scaling.errors import exits_cleanly
+from scaling.errors import ConfigError, exits_cleanly
 from scaling.executors import execute, in_flight, local_slots, resolve_kind
 from scaling.grid import Expansion, Grid, load_grid
 from scaling.lock import hold
@@ -38,7 +40,40 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--calibrate", action="store_true", help="time a few steps of each model on the executor; plan with them"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--next",
+        type=_flops,
+        metavar="FLOPS",
+        help="choose the next runs within this budget from the finished records (analysis.design): <out>/next.yaml",
+    )
+    parser.add_argument(
+        "--target", default="delta-b", help="with --next: delta-b (default), k@E, paired-ratio or exponent:METHOD"
+    )
+    return parser.parse_intermixed_args(argv)
+
+
+def _flops(text: str) -> float:
+    """A positive FLOP budget, e.g. 2e13."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a budget is a positive number of FLOPs, e.g. 2e13, not {text!r}")
+    return value
+
+
+def plan_next(grid: Path, overrides: list[str], budget: float, target: str) -> int:
+    """--next: analysis.design on the sweep's records (imported only when asked for); its bad input (no
+    finished records, no candidate within the budget) is one line and exit code 2, as the grid's."""
+    from analysis.data import InputError
+    from analysis.design import sweep_next
+
+    try:
+        sweep_next(grid, overrides, budget, target=target)
+    except InputError as err:
+        raise ConfigError(f"--next: {err}") from None
+    return 0
 
 
 def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
@@ -74,6 +109,8 @@ def analyse(grid: Grid, out: Path, run_ids: set[str]) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     overrides = [*args.overrides, *([f"executor.kind={args.executor}"] if args.executor else [])]
+    if args.next is not None:
+        return plan_next(args.grid, overrides, args.next, args.target)
     expansion = load_grid(args.grid, overrides)
     grid = expansion.grid
     out = Path(grid.out).resolve()

@@ -20,7 +20,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--checkpoint-every-steps", type=int, default=None, help="also checkpoint every N steps")
     parser.add_argument("--checkpoint-every-s", type=float, default=300.0, help="checkpoint every S seconds")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # overrides may come after the flags
 
 
 def summary(record: Record) -> str:

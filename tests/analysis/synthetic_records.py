@@ -9,11 +9,15 @@ above the law, as cosine checkpoints do. No torch, no training: writing the swee
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from scaling.methods import METHODS
 from scaling.records import Record, ReferenceInfo, run_dir
 from scaling.spec import ReferenceSpec, RunSpec
 
@@ -99,14 +103,20 @@ def _evals(spec: RunSpec, law: tuple[float, float], noise: float, ref_flops: flo
 
 
 def _record(spec: RunSpec, evals: list[dict], reference: ReferenceInfo | None, status: str = "done") -> Record:
-    params_total, params_nonembedding, fwd, train = MODELS[spec.model]
+    return _record_of(spec.run_id, spec.model_dump(mode="json"), evals, reference, status)
+
+
+def _record_of(
+    run_id: str, spec: dict, evals: list[dict], reference: ReferenceInfo | None, status: str = "done"
+) -> Record:
+    params_total, params_nonembedding, fwd, train = MODELS[spec["model"]]
     return Record(
-        run_id=spec.run_id,
-        spec=spec.model_dump(mode="json"),
+        run_id=run_id,
+        spec=spec,
         status=status,
         error=None if status != "failed" else "RuntimeError: synthetic failure",
         model={
-            "name": spec.model,
+            "name": spec["model"],
             "params_total": params_total,
             "params_nonembedding": params_nonembedding,
             "flops_fwd_per_sample": fwd,
@@ -228,3 +238,107 @@ def write_pool_sweep(root: str | Path, *, models: tuple[str, ...] = (REFERENCE_M
                 error = 0.9**i * e_ref * (n / (c_drrho * m**0.5)) ** b_drrho
                 write(spec("drrho", n, reference=ref, model=model), error, info)
     return root
+
+
+# The baselines sweep: every method's final error is its factor times CLIP's on the same configuration and seed,
+# (at matched target compute, at matched samples seen); only the selecting methods' two differ (JEST trains on a
+# fifth of what it loads). Not the paper's numbers: chosen so each comparison has a known answer.
+BASELINE_FACTORS = {
+    "clip": (1.0, 1.0),
+    "fastclip": (1.0, 1.0),
+    "jest": (1.10, 1.30),
+    "jest_topk": (1.05, 1.25),
+    "drrho": (0.90, 0.90),
+    "clip_distill": (0.97, 0.97),
+    "fastclip_distill": (0.96, 0.96),
+    "drrho_distill": (0.88, 0.88),
+}
+BASELINE_MODELS, BASELINE_SAMPLES = ("w32-l1", "w48-l2"), (25_600, 51_200)
+SELECTING = ("jest", "jest_topk")
+FILTER_RATIO = 0.8  # JEST loads batch/(1 − f) examples per step and trains on batch
+
+
+@dataclass(frozen=True)
+class BaselinesSweep:
+    """Where the baselines sweep was written and the error factors (vs CLIP) it was built with."""
+
+    root: Path
+    factors: dict[str, tuple[float, float]]
+    reference_name: str | None
+
+
+def _baseline_spec(key: str, model: str, samples: int, seed: int, reference: ReferenceSpec | None) -> dict:
+    """A run spec as JSON with method `key`. Written from a clip or drrho spec with the method field set, so the
+    generator does not depend on which methods the trainer's RunSpec accepts; JEST's spec says it counts loaded
+    examples as samples seen, as the official code does."""
+    base = RunSpec(
+        method="drrho" if reference else "clip",
+        model=model,
+        data={"pool_size": POOL},
+        samples_seen=samples,
+        batch_size=BATCH,
+        eval={"points": 1},
+        seed=seed,
+        reference=reference,
+    ).model_dump(mode="json")
+    base["method"] = key
+    if key in SELECTING:
+        base["selection"] = {"filter_ratio": FILTER_RATIO, "samples_seen_counts": "loaded"}
+    return base
+
+
+def _baseline_run(spec: dict, error: float, info: ReferenceInfo | None, ref_compute: float) -> Record:
+    """A finished run with one (final) evaluation at `error`; JEST's compute includes its scoring forwards."""
+    _, _, fwd, train = MODELS[spec["model"]]
+    loaded = spec["samples_seen"]
+    trained = loaded * (1 - FILTER_RATIO) if "selection" in spec else loaded
+    compute = trained * train + (loaded * fwd if "selection" in spec else 0.0)
+    evaluation = {
+        "step": round(trained / BATCH),
+        "samples_seen": loaded,
+        "samples_loaded": loaded,
+        "samples_trained": round(trained),
+        "compute_target": compute,
+        "compute_reference": ref_compute,
+        "wall_s": round(compute / 2e9, 3),
+        **_metrics(error),
+    }
+    run_id = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+    return _record_of(run_id, spec, [evaluation], info)
+
+
+def matched_compute_samples(model: str, samples: int) -> int:
+    """Samples JEST loads (whole super-batches) for the target compute of CLIP seeing `samples`."""
+    _, _, fwd, train = MODELS[model]
+    super_batch = round(BATCH / (1 - FILTER_RATIO))
+    return super_batch * round(samples * train / ((1 - FILTER_RATIO) * train + fwd) / super_batch)
+
+
+def write_baselines_sweep(
+    root: str | Path,
+    *,
+    factors: dict[str, tuple[float, float]] = BASELINE_FACTORS,
+    seed_noise: float = 0.05,
+    noise: float = 0.002,
+    seed: int = 0,
+) -> BaselinesSweep:
+    """Every method of `factors` on BASELINE_MODELS × BASELINE_SAMPLES × seeds 0 and 1, steered ones by one
+    in-sweep reference. CLIP's error lies on LAWS["clip"]; a seed shares a lognormal effect (`seed_noise`) across
+    methods (same initialisation and data order), so pairing by seed removes it; each run adds its own `noise`.
+    Selecting methods run twice: at matched target compute and at matched samples seen (loaded)."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    steering = any(METHODS[key].needs_reference for key in factors)
+    ref_spec, ref_info = _reference(root, rng) if steering else (None, None)
+    ref_compute = MODELS[REFERENCE_MODEL][2] * POOL
+    a, b = LAWS["clip"]
+    for model, samples, run_seed in itertools.product(BASELINE_MODELS, BASELINE_SAMPLES, (0, 1)):
+        clip_error = a * (samples * MODELS[model][3]) ** b * float(np.exp(rng.normal(0.0, seed_noise)))
+        for key, (at_compute, at_samples) in factors.items():
+            steered = METHODS[key].needs_reference
+            views = {matched_compute_samples(model, samples): at_compute, samples: at_samples}
+            for seen, factor in views.items() if key in SELECTING else [(samples, at_samples)]:
+                spec = _baseline_spec(key, model, seen, run_seed, ref_spec if steered else None)
+                error = factor * clip_error * float(np.exp(rng.normal(0.0, noise)))
+                _write(root, _baseline_run(spec, error, ref_info if steered else None, ref_compute * steered))
+    return BaselinesSweep(root, dict(factors), ref_info.name if ref_info else None)

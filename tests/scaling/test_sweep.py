@@ -235,3 +235,86 @@ def test_one_orchestrator_per_out_dir_and_a_killed_one_is_adopted(tmp_path: Path
     assert "nothing to run, waiting for the task(s) in flight" in adopted.stdout
     assert "analysis: skipped" in adopted.stdout  # it ran the analysis (one run is too few to fit)
     assert read_record(run_dir(out, task_id)).status == "done" and job_ids(out)[task_id] == [job]
+
+
+def test_overrides_may_follow_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture):
+    from scaling.sweep import main
+    from scaling.train import parse_args as train_args
+
+    out = tmp_path / "out"
+    assert main([str(SMOKE), "--dry-run", "--executor", "local", f"out={out}", "axes.model=[w32-l1]"]) == 0
+    assert f"sweep smoke: 4 tasks, 4 to run -> {out}" in capsys.readouterr().out
+    args = train_args(["run.yaml", "--out", "x", "optim.lr=1e-3", "--no-progress", "samples_seen=512"])
+    assert args.overrides == ["optim.lr=1e-3", "samples_seen=512"] and args.no_progress
+
+
+SYNTHETIC_GRID = """\
+name: synthetic
+out: /nonexistent/synthetic
+base: {data: {pool_size: 20000}, batch_size: 256, optim: {lr: 2.0e-3}}
+axes:
+  method: [clip, drrho]
+  model: [w32-l1, w48-l2, w64-l2, w96-l3]
+  samples_seen: [25600, 51200, 102400, 204800]
+models: {w96-l3: {optim: {lr: 1.0e-3}}}
+methods:
+  drrho: {reference: {train: {model: w32-l1, data: {seed: 1}, samples_seen: 51200}, mode: cache}}
+evaluation: {points: 4}
+analysis: {x: compute_target, y: zeroshot_error.colour_shape}
+"""
+
+
+@pytest.fixture
+def synthetic_sweep(tmp_path: Path) -> tuple[Path, Path]:
+    """(grid, records): the records of tests/analysis/synthetic_records.py, run on every cell of the grid but
+    its 204,800-sample column; the grid's out is elsewhere, the command line points it at the records."""
+    from tests.analysis.synthetic_records import write_sweep
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(SYNTHETIC_GRID)
+    return grid, write_sweep(tmp_path / "records").root
+
+
+def test_next_chooses_unrun_cells_of_the_grid_from_its_records(synthetic_sweep, capsys: pytest.CaptureFixture):
+    from scaling.sweep import main
+
+    grid, records = synthetic_sweep
+    before = sorted((records / "runs").iterdir())
+    assert main([str(grid), "--next", "3e13", f"out={records}"]) == 0
+    printed = capsys.readouterr().out
+    assert "target delta-b: 16 simulated outcomes x 200 bootstrap draws" in printed
+    assert f"wrote {records / 'next.yaml'}" in printed
+    expansion = load_grid(records / "next.yaml")
+    assert expansion.grid.out == str(records) and expansion.grid.analysis is None
+    assert {r.samples_seen for r in expansion.runs} == {204_800}  # the grid's only unrun cells
+    assert {r.method for r in expansion.runs} == {"clip", "drrho"}
+    chosen = {r.model for r in expansion.runs}
+    assert chosen and chosen <= {"w32-l1", "w48-l2", "w64-l2", "w96-l3"}
+    spent = float(printed.split("spent ")[1].split(" of ")[0])
+    assert 0 < spent <= 3e13
+    assert sorted((records / "runs").iterdir()) == before  # nothing trained
+
+
+def test_next_on_a_fully_run_grid_extends_its_axes(synthetic_sweep, capsys: pytest.CaptureFixture):
+    from scaling.sweep import main
+
+    grid, records = synthetic_sweep
+    run = ["axes.samples_seen=[25600,51200,102400]", f"out={records}"]
+    assert main([str(grid), *run, "--next", "1e12", "--target", "exponent:drrho"]) == 0  # 2 cells affordable
+    printed = capsys.readouterr().out
+    assert "has run: the candidates are its axes extended one step" in printed
+    done = {(r.model, r.samples_seen, r.optim.lr) for r in load_grid(grid, run).runs}
+    chosen = {(r.model, r.samples_seen, r.optim.lr) for r in load_grid(records / "next.yaml").runs}
+    assert chosen and not chosen & done  # new cells: an lr one step beyond 2e-3 (samples 204,800 costs more)
+
+
+def test_next_with_a_budget_too_small_is_one_line(synthetic_sweep, capsys: pytest.CaptureFixture):
+    from scaling.sweep import main
+
+    grid, records = synthetic_sweep
+    with pytest.raises(SystemExit) as exit_:
+        main([str(grid), "--next", "1e9", f"out={records}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: --next: no candidate fits the budget 1e+09 FLOPs")
+    assert not (records / "next.yaml").exists()
