@@ -12,11 +12,12 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.analysis.common import REPO
-from tests.analysis.synthetic_records import write_sweep
+from tests.analysis.synthetic_records import write_baselines_sweep, write_sweep
 
 NOTEBOOKS = REPO / "notebooks"
 PAPER, CPU_STUDY, TEMPLATE = "01_paper_figures.ipynb", "02_cpu_study.ipynb", "03_your_sweep_template.ipynb"
-ALL = (PAPER, CPU_STUDY, TEMPLATE)
+BASELINES = "04_baselines.ipynb"
+ALL = (PAPER, CPU_STUDY, TEMPLATE, BASELINES)
 SWEEP_NOTEBOOKS = (CPU_STUDY, TEMPLATE)
 DRAWS = os.environ.get("NOTEBOOK_TEST_DRAWS", "200")
 CELL_TIMEOUT = 300
@@ -49,7 +50,7 @@ def markdown_outputs(nb: nbformat.NotebookNode) -> str:
     return "\n".join(out.get("data", {}).get("text/markdown", "") for out in outputs(nb))
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", (PAPER, CPU_STUDY, TEMPLATE))
 def test_notebook_runs_headless(name, sweep_dir, monkeypatch):
     env = {"BOOTSTRAP_DRAWS": DRAWS}
     if name in SWEEP_NOTEBOOKS:
@@ -61,6 +62,16 @@ def test_notebook_runs_headless(name, sweep_dir, monkeypatch):
     if name in SWEEP_NOTEBOOKS:  # the verdict follows the synthetic truth: drrho's law is lower and steeper
         text = markdown_outputs(nb)
         assert "drrho reaches error" in text and "drrho's exponent is steeper" in text
+
+
+def test_baselines_notebook_draws_the_table_of_a_synthetic_baselines_sweep(tmp_path, monkeypatch):
+    sweep = write_baselines_sweep(tmp_path / "sweep")
+    nb = execute(BASELINES, monkeypatch, SWEEP_DIR=str(sweep.root), BOOTSTRAP_DRAWS=DRAWS)
+    produced = outputs(nb)
+    assert not [out for out in produced if out.output_type == "error"]
+    assert sum("image/png" in out.get("data", {}) for out in produced) >= 2  # the table's figure, the curves
+    table = markdown_outputs(nb)
+    assert "| JEST (Top-k) |" in table and "| DRRho-CLIP (w/ Distill.) |" in table and "Matched samples seen" in table
 
 
 @pytest.mark.slow
