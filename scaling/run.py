@@ -1,7 +1,8 @@
 """One RunSpec → one trained model and its record. Checkpointed so a killed run resumes to the same result.
 
 Everything a step needs is a pure function of (spec, step): the batch indices come from a per-epoch
-permutation seeded by (seed, epoch), the learning rate from the schedule, the samples from the data source.
+permutation seeded by (seed, epoch), the learning rate from the schedule, the samples from the data source,
+and JEST's choice of the trained batch from its super-batch from a generator seeded by (seed, step, rank).
 The checkpoint therefore only holds model, optimiser, loss state (DRRho's u tables), the step and the
 evaluations so far, and resuming replays exactly what an uninterrupted run would have done.
 """
