@@ -9,8 +9,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from analysis.baselines import BaselineOptions, baselines_table, write_baselines
 from analysis.paper import paper_figures
 from scaling.grid import load_grid
 from scaling.plan import build_tasks
@@ -56,3 +58,15 @@ def test_the_cpu_study_summary_is_what_its_sweep_writes(tmp_path: Path, monkeypa
     committed = RESULTS / "cpu_study" / "figures"
     same(json.loads((figures / "summary.json").read_text()), json.loads((committed / "summary.json").read_text()))
     assert (figures / "summary.md").read_text() == (committed / "summary.md").read_text()
+
+
+@pytest.mark.skipif(
+    not (RESULTS / "cpu_baselines" / "figures" / "baselines.md").exists(), reason="no committed baselines table yet"
+)
+def test_the_cpu_baselines_table_is_what_figures_baselines_writes(tmp_path: Path):
+    """`python -m analysis.figures baselines results/cpu_baselines` (its defaults) from the committed records."""
+    write_baselines(baselines_table(RESULTS / "cpu_baselines", BaselineOptions()), tmp_path)
+    committed = RESULTS / "cpu_baselines" / "figures"
+    assert (tmp_path / "baselines.md").read_text() == (committed / "baselines.md").read_text()
+    ours, theirs = (pd.read_csv(d / "baselines.csv") for d in (tmp_path, committed))
+    pd.testing.assert_frame_equal(ours, theirs, rtol=1e-6)
