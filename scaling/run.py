@@ -118,6 +118,7 @@ class State:
     evals: list[dict] = field(default_factory=list)
     train_wall_s: float = 0.0
     data_wait_s: float = 0.0  # part of train_wall_s spent waiting for the loader
+    trunk_wall_s: float = 0.0  # a WSD branch: the part of train_wall_s its trunk spent before the fork
 
 
 def param_groups(model: torch.nn.Module, spec: RunSpec) -> list[dict]:
@@ -282,6 +283,7 @@ class Run:
             self.state = State(**blob["state"])
             if path == fork:
                 self.state.evals = branch_evals(self.spec, self.state.evals)
+                self.state.trunk_wall_s = self.state.train_wall_s
             if corrupt and self.world.is_main:
                 print(f"resuming from {path} (step {self.state.step})", file=sys.stderr, flush=True)
             return True
@@ -309,6 +311,7 @@ class Run:
                 "samples_per_s": state.step * spec.batch_size / state.train_wall_s if state.train_wall_s else None,
                 "train_wall_s": state.train_wall_s,
                 "data_wait_s": state.data_wait_s,
+                **({"trunk_wall_s": state.trunk_wall_s} if is_branch(spec) else {}),
             },
         )
 

@@ -97,6 +97,7 @@ def test_a_branch_is_bitwise_the_standalone_run_with_the_same_schedule(family):
             "fork_step": fork_step(branch),
             "trunk_steps": 18,
         }
+        assert 0 < record.throughput["trunk_wall_s"] < record.throughput["train_wall_s"]  # the cooldown's time apart
     trunk_dir = records.run_dir(root / "wsd", trunk.run_id)
     assert records.read_record(trunk_dir).wsd == {"role": "trunk", "forks": [9, 18]}
     assert sorted(p.name for p in trunk_dir.glob("fork-*.pt")) == ["fork-18.pt", "fork-9.pt"]
