@@ -86,12 +86,11 @@ def reference_arch(ref: ReferenceSpec) -> str | None:
 
 
 def build_tasks(expansion: Expansion) -> list[Task]:
-    """References first, then caches, WSD trunks, then the grid's runs; a run equal to a reference is trained
-    once."""
+    """References first, then caches, then the grid's runs, a WSD trunk just before its first branch (a local
+    sweep cut short keeps whole families); a run equal to a reference is trained once."""
     tasks: dict[str, Task] = {r.run_id: Task(r.run_id, "reference", spec=r) for r in expansion.references}
     caches: dict[str, Task] = {}
-    trunks: dict[str, Task] = {}
-    runs: list[Task] = []
+    runs: dict[str, Task] = {}
     for spec in expansion.runs:
         if spec.run_id in tasks:
             continue
@@ -105,10 +104,10 @@ def build_tasks(expansion: Expansion) -> list[Task]:
                 after = (cache.task_id,)
         if is_branch(spec):
             trunk = spec.wsd.trunk
-            trunks.setdefault(trunk.run_id, Task(trunk.run_id, "trunk", spec=trunk, after=after))
+            runs.setdefault(trunk.run_id, Task(trunk.run_id, "trunk", spec=trunk, after=after))
             after = (trunk.run_id,)
-        runs.append(Task(spec.run_id, "run", spec=spec, after=after))
-    return [*tasks.values(), *caches.values(), *trunks.values(), *runs]
+        runs[spec.run_id] = Task(spec.run_id, "run", spec=spec, after=after)
+    return [*tasks.values(), *caches.values(), *runs.values()]
 
 
 def task_done(out: Path, task: Task) -> bool:
