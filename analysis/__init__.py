@@ -6,7 +6,7 @@ Every step takes one `Study` (a tidy table whose y is an error, its column roles
 laws) → `bootstrap` (configuration resampling) → `compare` (Δexponent, k(E*), paired ratio, hold-out
 checks) → `plots` / `figure_sets` → `report`; `data_efficiency` reads the data axis (n*(m)). `records` turns
 a sweep's records into a study, `sweep_study` runs it, `paper` reproduces the paper. Command lines:
-`python -m analysis.fit|compare|data_efficiency|plot_csv|figures`
+`python -m analysis.fit|compare|data_efficiency|plot_csv|figures|compare_studies`
 (see analysis/README.md).
 
 Names below are imported on first use, so `import analysis` stays cheap (no matplotlib until a plot is asked
@@ -77,6 +77,7 @@ _EXPORTS = {
     "records": ("data_axis_table", "load_records", "nonfinite_runs", "prepare_study", "reference_table"),
     "report": ("markdown_table", "study_markdown", "study_verdict"),
     "sweep_study": ("sweep_study",),
+    "compare_studies": ("compare_studies",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
