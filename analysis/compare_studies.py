@@ -50,8 +50,9 @@ def finished(study: Path) -> list[Record]:
 def study_cost(study: Path, keep: set[tuple] | None = None) -> dict[str, float]:
     """FLOPs and CPU seconds of training the sweep spent, from its finished records (only the configurations
     in `keep`, if given, and the reference): a WSD branch counts only its cooldown (its trunk is a record of
-    its own); the in-sweep reference apart. CPU seconds are the runs' training wall time (evaluations
-    included), as their records measured it; reference embedding caches are in neither."""
+    its own); the in-sweep reference apart. CPU seconds are the single-thread runs'
+    training-step wall time as their records measured it (evaluations and reference embedding caches are in
+    neither; on a shared machine wall time grows with its load)."""
     cost = {"target_flops": 0.0, "target_cpu_s": 0.0, "reference_flops": 0.0, "reference_cpu_s": 0.0, "runs": 0}
     records = finished(study)
     references = {r.reference.run_id for r in records if r.reference is not None}
@@ -59,10 +60,10 @@ def study_cost(study: Path, keep: set[tuple] | None = None) -> dict[str, float]:
         kind = "reference" if record.run_id in references else "target"
         if kind == "target" and keep is not None and config_key(record.spec) not in keep:
             continue
-        last, wsd = record.evals[-1], record.wsd or {}
-        share = 1 - wsd["fork_step"] / last.step if wsd.get("role") == "branch" else 1.0
-        seconds = record.throughput["train_wall_s"] - record.throughput.get("trunk_wall_s", 0.0)
-        cost[f"{kind}_flops"] += last.compute_target * share
+        spec, wsd = record.spec, record.wsd or {}
+        steps = spec["samples_seen"] // spec["batch_size"] - wsd.get("fork_step", 0)  # a trunk's last evaluation
+        seconds = record.throughput["train_wall_s"] - record.throughput.get("trunk_wall_s", 0.0)  # is not its end
+        cost[f"{kind}_flops"] += steps * spec["batch_size"] * record.model["flops_train_per_sample"]
         cost[f"{kind}_cpu_s"] += seconds
         cost["runs"] += 1
     cost["total_flops"] = cost["target_flops"] + cost["reference_flops"]
