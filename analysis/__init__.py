@@ -7,7 +7,7 @@ laws) → `bootstrap` (configuration resampling) → `compare` (Δexponent, k(E*
 checks) → `plots` / `figure_sets` → `report`; `data_efficiency` reads the data axis (n*(m)). `records` turns
 a sweep's records into a study, `sweep_study` runs it, `baselines` draws the paper's baselines table from a
 sweep, `paper` reproduces the paper. Command lines:
-`python -m analysis.fit|compare|data_efficiency|plot_csv|figures`
+`python -m analysis.fit|compare|data_efficiency|plot_csv|figures|compare_studies`
 (see analysis/README.md).
 
 Names below are imported on first use, so `import analysis` stays cheap (no matplotlib until a plot is asked
@@ -80,6 +80,7 @@ _EXPORTS = {
     "report": ("markdown_table", "study_markdown", "study_verdict"),
     "sweep_study": ("sweep_study",),
     "baselines": ("BaselineOptions", "Baselines", "baselines_table", "write_baselines"),
+    "compare_studies": ("compare_studies",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

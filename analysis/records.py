@@ -82,6 +82,8 @@ def load_records(path: str | Path) -> pd.DataFrame:
     from scaling.records import load
 
     frame = load(path, status="done")
+    if "wsd.role" in frame:  # a WSD trunk never cooled down: its branches are the points of the law
+        frame = frame[frame["wsd.role"] != "trunk"].reset_index(drop=True)
     if frame.empty:
         raise InputError(f"no finished records (record.json with status 'done') under {str(path)!r}")
     return frame

@@ -145,6 +145,12 @@ def _schedule(runs: pd.DataFrame, by: str) -> str:
             ", ".join(f"{k.removeprefix('optim.')} {v}" for k, v in c.items() if pd.notna(v)) for c in combos
         )
     text = "; ".join(f"{k}: {v}" for k, v in words.items()) if len(set(words.values())) > 1 else words.popitem()[1]
+    if "wsd.role" in runs and (runs["wsd.role"] == "branch").any():
+        return (
+            f"wsd (Hägele et al. 2024): {text}; each budget is a branch forked from one constant-lr trunk per "
+            "configuration at step (1 − cooldown)·steps, then cooled down linearly to zero; the warm-up is the "
+            "fraction of the largest budget, the same steps for every branch; trunks are not fitted"
+        )
     return f"{text} (warm-up and cooldown as fractions of each run's own steps: every budget is its own run)"
 
 

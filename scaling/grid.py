@@ -30,6 +30,7 @@ from scaling.errors import ConfigError, each_error, pydantic_message
 from scaling.keys import model_at, spec_paths, suggest, unknown_key
 from scaling.methods import METHODS, DistillSpec, SelectionSpec, method
 from scaling.runtime import Executor
+from scaling.schedule import WsdSchedule
 from scaling.spec import LossSpec, Method, ReferenceSpec, RunSpec, apply_override
 from scaling.yamlfile import GridError, KeyPath, Source, dotted, duplicate_messages, read_grid_file
 
@@ -143,6 +144,7 @@ class Grid(Strict):
     logging: Logging = Logging()
     executor: Executor = Executor()
     analysis: Analysis | None = None
+    schedule: WsdSchedule | None = Field(None, description="many budgets from one run (scaling.schedule)")
     max_runs: int = Field(100_000, ge=1, description="larger grids are refused before expansion (a typo guard)")
 
 
@@ -193,6 +195,8 @@ def check_spec_keys(raw: Any, cls: type[BaseModel], path: GridPath, source: Sour
             source.add((*path, key), unknown_key(str(key), list(cls.model_fields)))
         if key == "reference" and cls is RunSpec:
             source.add((*path, key), "set a reference in methods.<method>.reference, not per run")
+        if key == "wsd" and cls is RunSpec:
+            source.add((*path, key), "WSD trunks and branches come from the grid's schedule block")
         sub = model_at(cls, (key,)) if key in cls.model_fields else None
         if sub is not None and isinstance(value, dict):
             check_spec_keys(value, sub, (*path, key), source)
@@ -456,7 +460,10 @@ class Expander:
         self.source.problems += problems.values()
         self.source.check()
         refs = {r.run.run_id: r.run for r in self.references.values() if r.run is not None}
-        return Expansion(self.grid, self.source.path, tuple(runs.values()), tuple(refs.values()))
+        specs = tuple(runs.values())
+        if self.grid.schedule is not None:
+            specs = self.grid.schedule.expand(specs, self.source)
+        return Expansion(self.grid, self.source.path, specs, tuple(refs.values()))
 
 
 def _dotted_axes(group: Any, at: GridPath, lines: dict[GridPath, int]) -> Any:

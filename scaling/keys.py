@@ -47,7 +47,7 @@ def spec_paths(cls: type[BaseModel] = RunSpec, prefix: str = "") -> list[str]:
     """Every dotted field path of a spec model (data, data.pool_size, optim.lr, ...), for axes keys."""
     paths = []
     for name, info in cls.model_fields.items():
-        if name == "reference":
+        if name in ("reference", "wsd"):  # set by methods.<method>.reference and by the schedule block
             continue
         paths.append(prefix + name)
         sub = _model_class(info.annotation)

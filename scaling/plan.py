@@ -1,8 +1,10 @@
 """A sweep's job graph, its cost, and `<out>/sweep.json`, the file status and resubmission read.
 
 Tasks form a DAG: reference training → reference embedding cache (mode cache) → steered runs; plain runs
-depend on nothing. A task's id is its run id (training) or a hash of (reference, data) (cache), so the same
-grid always yields the same tasks, and a task is skipped once its record says done (or its cache is built).
+depend on nothing. A WSD branch (scaling.schedule) waits for its trunk, which takes the branch's place in
+that chain; the sweep's cost counts the trunk once and each branch's cooldown. A task's id is its run id
+(training) or a hash of (reference, data) (cache), so the same grid always yields the same tasks, and a task
+is skipped once its record says done (or its cache is built).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from scaling.grid import Expansion
 from scaling.io import write_atomic, write_json_atomic
 from scaling.records import CorruptRecord, Record, is_done, read_record, run_dir
 from scaling.runtime import CPU_GFLOPS, GPU_GFLOPS, Executor
+from scaling.schedule import fork_step, is_branch
 from scaling.spec import ReferenceSpec, RunSpec
 
 if TYPE_CHECKING:
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 SWEEP_FILE = "sweep.json"
 RESERVE, RESERVE_BYTES = ".sweep.reserve", 1 << 18  # room to record every job even once the disk is full
 CALIBRATION_FILE = "calibration.json"
-Role = Literal["reference", "cache", "run"]
+Role = Literal["reference", "cache", "trunk", "run"]
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,11 @@ def reference_arch(ref: ReferenceSpec) -> str | None:
 
 
 def build_tasks(expansion: Expansion) -> list[Task]:
-    """References first, then caches, then the grid's runs; a run equal to a reference is trained once."""
+    """References first, then caches, then the grid's runs, a WSD trunk just before its first branch (a local
+    sweep cut short keeps whole families); a run equal to a reference is trained once."""
     tasks: dict[str, Task] = {r.run_id: Task(r.run_id, "reference", spec=r) for r in expansion.references}
     caches: dict[str, Task] = {}
-    runs: list[Task] = []
+    runs: dict[str, Task] = {}
     for spec in expansion.runs:
         if spec.run_id in tasks:
             continue
@@ -98,8 +102,12 @@ def build_tasks(expansion: Expansion) -> list[Task]:
                 cache = CacheSpec(reference=ref, data=spec.data)
                 caches.setdefault(cache.task_id, Task(cache.task_id, "cache", cache=cache, after=after))
                 after = (cache.task_id,)
-        runs.append(Task(spec.run_id, "run", spec=spec, after=after))
-    return [*tasks.values(), *caches.values(), *runs]
+        if is_branch(spec):
+            trunk = spec.wsd.trunk
+            runs.setdefault(trunk.run_id, Task(trunk.run_id, "trunk", spec=trunk, after=after))
+            after = (trunk.run_id,)
+        runs[spec.run_id] = Task(spec.run_id, "run", spec=spec, after=after)
+    return [*tasks.values(), *caches.values(), *runs.values()]
 
 
 def task_done(out: Path, task: Task) -> bool:
@@ -133,7 +141,7 @@ def corrupt_records(tasks: list[Task], out: Path) -> list[CorruptRecord]:
 def todo(tasks: list[Task], out: Path, skip: set[str] = frozenset()) -> list[Task]:
     """Tasks still to run: not done, not in `skip` (in flight), and caches only if a steered run needs them."""
     pending = [t for t in tasks if t.id not in skip and not task_done(out, t)]
-    needed = {dep for t in pending if t.role == "run" for dep in t.after}
+    needed = {dep for t in pending if t.role in ("trunk", "run") for dep in t.after}
     return [t for t in pending if t.role != "cache" or t.id in needed]
 
 
@@ -151,14 +159,15 @@ def _flops(model: str | None, kind: str) -> float:
 
 def task_flops(task: Task) -> float:
     """Measured FLOPs of a task: training (fwd+bwd) per sample seen, plus reference forwards (online)
-    or one forward per pool sample (cache job)."""
+    or one forward per pool sample (cache job). A WSD branch trains only its cooldown: its trunk is a task."""
     if task.cache is not None:
         pool = task.cache.data.pool_size
         return math.nan if pool is None else pool * _flops(task.model, "fwd")
     from scaling.selection import target_flops  # torch, as _flops's model_stats
 
     spec = task.spec
-    loaded, trained = spec.steps * spec.loaded_batch_size, spec.steps * spec.batch_size
+    steps = spec.steps - (fork_step(spec) if is_branch(spec) else 0)  # the trunk's share is the trunk's task
+    loaded, trained = steps * spec.loaded_batch_size, steps * spec.batch_size
     total = target_flops(trained, loaded, _flops(spec.model, "train"), _flops(spec.model, "fwd"))
     if spec.reference is not None and spec.reference.mode == "online":
         total += loaded * _flops(reference_arch(spec.reference), "fwd")

@@ -83,6 +83,7 @@ class Record(BaseModel):
     weights: dict[str, str] | None = None  # {"file": "model.pt", "sha256": ...} once a run is done
     model: dict[str, Any] = {}
     reference: ReferenceInfo | None = None
+    wsd: dict[str, Any] | None = None  # a WSD trunk or branch: role, trunk id, fork step (scaling.schedule)
     evals: list[Evaluation] = []
     env: dict[str, Any] = {}
     throughput: dict[str, Any] = {}
@@ -202,7 +203,7 @@ def flatten(prefix: str, value: Any, row: dict) -> None:
 def spec_columns(spec: dict) -> dict:
     """The spec's axes as plain columns (method, model, samples_seen, data.pool_size, optim.lr, ...)."""
     row: dict = {}
-    flat_spec = {k: v for k, v in spec.items() if k not in ("reference", "samples_seen")}
+    flat_spec = {k: v for k, v in spec.items() if k not in ("reference", "samples_seen", "wsd")}
     flatten("", flat_spec, row)
     row["samples_total"] = spec["samples_seen"]
     row["steered"] = spec.get("reference") is not None
@@ -217,6 +218,7 @@ def record_rows(record: Record) -> list[dict]:
         base[f"model.{key}"] = value
     base["reference.name"] = record.reference.name if record.reference else None
     base["reference.run_id"] = record.reference.run_id if record.reference else None
+    flatten("wsd", record.wsd or {}, base)
     rows = []
     for i, ev in enumerate(record.evals):
         row = dict(base)

@@ -22,7 +22,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm
@@ -39,6 +38,8 @@ from scaling.methods import super_batch_size
 from scaling.models import build_model, context_length, model_stats
 from scaling.precision import Numerics
 from scaling.records import CorruptRecord, Record, owner, read_record, run_dir
+from scaling.schedule import FORK, branch_evals, eval_steps, fork_file, is_branch, is_trunk, learning_rate
+from scaling.schedule import describe as wsd_description
 from scaling.selection import score_and_select, selection_generator, target_flops
 from scaling.spec import RunSpec
 
@@ -121,13 +122,7 @@ class State:
     evals: list[dict] = field(default_factory=list)
     train_wall_s: float = 0.0
     data_wait_s: float = 0.0  # part of train_wall_s spent waiting for the loader
-
-
-def eval_steps(spec: RunSpec) -> list[int]:
-    """Log-spaced evaluation steps ending at the last step (the paper's checkpoints are log-spaced too)."""
-    first = max(1, round(spec.steps * spec.eval.first))
-    points = np.geomspace(first, spec.steps, spec.eval.points)
-    return sorted({round(p) for p in points} | {spec.steps})
+    trunk_wall_s: float = 0.0  # a WSD branch: the part of train_wall_s its trunk spent before the fork
 
 
 def param_groups(model: torch.nn.Module, spec: RunSpec) -> list[dict]:
@@ -155,25 +150,6 @@ def param_groups(model: torch.nn.Module, spec: RunSpec) -> list[dict]:
 def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.AdamW:
     o = spec.optim
     return torch.optim.AdamW(param_groups(model, spec), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
-
-
-def learning_rate(spec: RunSpec, step: int) -> float:
-    """open_clip_train's schedules, evaluated as pure functions of the step."""
-    from open_clip_train import scheduler
-
-    o, steps = spec.optim, spec.steps
-    warmup = max(1, round(o.warmup * steps))
-    if o.schedule == "cosine":
-        fn = scheduler.cosine_lr(_NoGroups, o.lr, warmup, steps)
-    else:
-        fn = scheduler.const_lr_cooldown(_NoGroups, o.lr, warmup, steps, round(o.cooldown * steps))
-    return fn(step)
-
-
-class _NoGroups:
-    """open_clip's schedulers write the lr into an optimizer; we only want the number."""
-
-    param_groups: tuple = ()
 
 
 def set_learning_rates(optimizer: torch.optim.Optimizer, spec: RunSpec, step: int, tau_factor: float) -> float:
@@ -282,7 +258,8 @@ class Run:
         return reference
 
     # -- persistence ---------------------------------------------------------------------------------
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self, name: str = CHECKPOINT) -> None:
+        """The run's state as `name` (the checkpoint; a WSD trunk also keeps one per fork step)."""
         if not self.world.is_main:
             return
         blob = {
@@ -294,16 +271,18 @@ class Run:
             "state": self.state.__dict__,
         }
         blob["sha256"] = state_digest(blob)
-        path = self.dir / CHECKPOINT
-        if path.exists():
+        path = self.dir / name
+        if path.exists() and name == CHECKPOINT:
             os.replace(path, self.dir / PREVIOUS)
         write_atomic(path, lambda f: f.write(serialized(blob)))
 
     def restore(self) -> bool:
-        """Resume from the last checkpoint, or the one before it if the last is corrupt, else from scratch; a
-        corrupt file is set aside as `<name>.corrupt` and the log says which state the run resumes from."""
+        """Resume from the last checkpoint, or the one before it if the last is corrupt, else from scratch (a
+        WSD branch: from its trunk's checkpoint at its fork step); a corrupt file is set aside as
+        `<name>.corrupt` and the log says which state the run resumes from."""
         corrupt = False
-        for path in (self.dir / CHECKPOINT, self.dir / PREVIOUS):
+        fork = fork_file(self.dir, self.spec) if is_branch(self.spec) else None
+        for path in [self.dir / CHECKPOINT, self.dir / PREVIOUS] + ([fork] if fork else []):
             if not path.exists():
                 continue
             try:
@@ -320,9 +299,14 @@ class Run:
             self.scaler.load_state_dict(blob.get("scaler", {}))
             torch.set_rng_state(blob["rng"].cpu())
             self.state = State(**blob["state"])
+            if path == fork:
+                self.state.evals = branch_evals(self.spec, self.state.evals)
+                self.state.trunk_wall_s = self.state.train_wall_s
             if corrupt and self.world.is_main:
                 print(f"resuming from {path} (step {self.state.step})", file=sys.stderr, flush=True)
             return True
+        if fork is not None:  # training from scratch would not be this branch
+            raise FileNotFoundError(f"WSD branch {self.spec.run_id}: no intact trunk checkpoint {fork} (run the trunk)")
         if corrupt and self.world.is_main:
             print("no intact checkpoint left: training restarts from step 0", file=sys.stderr, flush=True)
         return False
@@ -339,12 +323,14 @@ class Run:
             weights=None if self.weights_sha256 is None else {"file": WEIGHTS, "sha256": self.weights_sha256},
             model={"name": spec.model, **{k: v for k, v in self.stats.__dict__.items() if k != "name"}},
             reference=None if self.reference is None else self.reference.info(),
+            wsd=wsd_description(spec),
             evals=state.evals,
             env=self.env,
             throughput={
                 "samples_per_s": samples / state.train_wall_s if state.train_wall_s else None,
                 "train_wall_s": state.train_wall_s,
                 "data_wait_s": state.data_wait_s,
+                **({"trunk_wall_s": state.trunk_wall_s} if is_branch(spec) else {}),
             },
         )
 
@@ -488,6 +474,7 @@ class Run:
         batches = start(step_loader(self.source, spec, self.world, start=state.step))
         curves = Curves(spec.logging, self.dir, self.world.is_main)
         while state.step < spec.steps:
+            self.keep_fork()
             self.between_steps = False
             tick = time.perf_counter()
             batch = next(batches)
@@ -524,8 +511,15 @@ class Run:
                 self.save_checkpoint()
                 last_save, last_save_step = time.monotonic(), state.step
             self.between_steps = True
+        self.keep_fork()
         curves.close()
         bar.close()
+
+    def keep_fork(self) -> None:
+        """A WSD trunk at a fork step (its evaluation done) keeps its state for the branch that starts here; on
+        every arrival, resumes included, so a kill between the fork and the next checkpoint loses nothing."""
+        if is_trunk(self.spec) and self.state.step in self.spec.wsd.forks:
+            self.save_checkpoint(FORK.format(step=self.state.step))
 
     def checkpoint_now(self) -> bool:
         """For preemption signal handlers: save only if no step is half done (else the last save stands)."""

@@ -27,7 +27,7 @@ Precision = Literal["fp32", "amp_bf16", "amp_fp16", "pure_bf16"]  # open_clip_tr
 
 # Not part of a run's identity: how fast, never what (see the module docstring).
 UNHASHED = {"grad_checkpointing": True, "logging": True, "data": {"workers", "prefetch_factor"}}
-HASHED_AWAY_FROM_DEFAULT = (("precision",), ("compile",), ("eval", "imagenet"))
+HASHED_AWAY_FROM_DEFAULT = (("precision",), ("compile",), ("eval", "imagenet"), ("optim", "warmup_steps"), ("wsd",))
 
 # Loss defaults from the DRRho-CLIP spec §2g (official recipe) and open_clip's ClipLoss, by the loss a method
 # trains with (a "w/ Distill." method takes its base loss's; JEST its selection.base_loss's).
@@ -94,6 +94,7 @@ class OptimSpec(Frozen):
     eps: float = Field(1e-6, gt=0)
     schedule: Literal["cosine", "const-cooldown"] = "cosine"
     warmup: float = Field(0.05, ge=0, lt=1, description="fraction of steps")
+    warmup_steps: int | None = Field(None, ge=1, description="absolute warm-up steps instead of `warmup` (WSD)")
     cooldown: float = Field(0.2, ge=0, le=1, description="fraction of steps (const-cooldown)")
     grad_clip: float | None = Field(None, gt=0)
 
@@ -127,6 +128,22 @@ class ReferenceSpec(Frozen):
             raise ValueError(f"give exactly one of reference.run, .checkpoint, .pretrained (got {given or 'none'})")
         if self.pretrained and not self.model and not self.pretrained.startswith("hf-hub:"):
             raise ValueError("reference.model is required with reference.pretrained")
+        return self
+
+
+class WsdSpec(Frozen):
+    """A run's place in a warmup-stable-decay family (scaling.schedule): the trunk trains at constant lr and
+    keeps its checkpoint at every `forks` step, evaluating at `evals` (its branches' evaluations before their
+    forks); a branch starts from its `trunk`'s checkpoint at its fork step and cools down to its own end."""
+
+    trunk: RunSpec | None = Field(None, description="a branch's trunk")
+    forks: tuple[int, ...] = Field((), description="a trunk's fork steps")
+    evals: tuple[int, ...] = Field((), description="a trunk's evaluation steps")
+
+    @model_validator(mode="after")
+    def _trunk_or_branch(self) -> WsdSpec:
+        if (self.trunk is None) == (not self.forks):
+            raise ValueError("wsd: give a branch its trunk, or a trunk its forks (not both)")
         return self
 
 
@@ -164,6 +181,7 @@ class RunSpec(Frozen):
     grad_checkpointing: bool = Field(False, description="recompute activations in backward (open_clip's)")
     compile: bool = Field(False, description="torch.compile the model's forward")
     logging: LoggingSpec = LoggingSpec()
+    wsd: WsdSpec | None = Field(None, description="a WSD trunk or cooldown branch (set by the grid's schedule)")
 
     @model_validator(mode="before")
     @classmethod
@@ -205,6 +223,11 @@ class RunSpec(Frozen):
             raise ValueError(f"batch_size {self.batch_size}{loaded} is larger than data.pool_size {pool}")
         if self.samples_seen < self.samples_per_step:
             raise ValueError(f"samples_seen {self.samples_seen} is smaller than one step ({self.samples_per_step})")
+        if self.wsd is not None and self.wsd.trunk is not None:
+            from scaling.schedule import branch_problem
+
+            if problem := branch_problem(self):
+                raise ValueError(problem)
         return self
 
     @property
@@ -244,6 +267,8 @@ class RunSpec(Frozen):
         for name in ("selection", "distill"):  # added with the baselines: absent, earlier ids stand
             if out[name] is None:
                 del out[name]
+        if self.wsd is not None and self.wsd.trunk is not None:
+            out["wsd"]["trunk"] = self.wsd.trunk.identity()
         return out
 
     @cached_property
@@ -348,4 +373,5 @@ def parse_spec(raw: dict, source: str = "spec") -> RunSpec:
 
 
 ReferenceSpec.model_rebuild()
+WsdSpec.model_rebuild()
 RunSpec.model_rebuild()

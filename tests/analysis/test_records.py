@@ -26,3 +26,21 @@ def test_data_axis_table_without_in_sweep_references_has_empty_reference_columns
     write_sweep(tmp_path, methods=("clip",))
     table = data_axis_table(load_records(tmp_path))
     assert "reference.data.pool_size" in table and np.isnan(table["reference.data.pool_size"].astype(float)).all()
+
+
+def test_wsd_trunks_are_no_points_and_the_checklist_names_the_schedule(tmp_path):
+    from analysis.sweep_study import _schedule
+    from scaling.records import find_records, read_record, run_dir
+
+    write_sweep(tmp_path, methods=("clip",))
+    files = find_records(tmp_path)
+    for path in files:  # every run a branch of one trunk, written as a record of its own
+        record = read_record(path)
+        record.model_copy(update={"wsd": {"role": "branch", "trunk": "t" * 12, "fork_step": 1}}).write(path.parent)
+    trunk = read_record(files[0]).model_copy(update={"run_id": "t" * 12, "wsd": {"role": "trunk", "forks": [1]}})
+    run_dir(tmp_path, trunk.run_id).mkdir(parents=True)
+    trunk.write(run_dir(tmp_path, trunk.run_id))
+
+    runs = load_records(tmp_path)
+    assert "t" * 12 not in set(runs["run_id"]) and set(runs["wsd.role"]) == {"branch"}
+    assert _schedule(runs, "method").startswith("wsd (Hägele et al. 2024): ")

@@ -144,3 +144,22 @@ def test_cancel_stops_every_queued_job(tmp_path: Path):
     assert cancelled.returncode == 0 and "cancelled 6 job(s)" in cancelled.stdout
     wait_until(lambda: set(states(out)) == {"failed"}, timeout=60, what="cancelled jobs to show as failed")
     assert "job cancelled" in cli("scaling.status", out).stdout
+
+
+def test_wsd_branches_start_after_their_trunk_ended(tmp_path: Path):
+    from tests.scaling.test_schedule import GRID
+
+    grid = tmp_path / "wsd.yaml"
+    grid.write_text(GRID.format(out=tmp_path / "out"))
+    out = tmp_path / "out"
+    first = cli("scaling.sweep", grid, "--executor", "slurm")
+    assert first.returncode == 0 and "submitted 3 task(s)" in first.stdout, first.stdout + first.stderr
+    wait_until(lambda: set(states(out)) == {"done"}, timeout=420, every=3, what="the WSD sweep on SLURM")
+
+    sweep = SweepFile.load(out)
+    trunk, *branches = sweep.tasks
+    assert trunk.role == "trunk" and all(b.after == (trunk.id,) for b in branches)
+    job_of = {task: jobs[0] for task, jobs in job_ids(out).items()}
+    times = wait_until(lambda: run_times(list(job_of.values())), timeout=60, what="sacct times")
+    assert all(times[job_of[b.id]][0] >= times[job_of[trunk.id]][1] for b in branches)  # afterok held them back
+    assert [metrics(out)[b.id][-1]["step"] for b in branches] == [12, 24]
