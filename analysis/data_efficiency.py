@@ -12,9 +12,14 @@ pool values drawn jointly (paired, as `compare` pairs configurations), so each d
 its n* of every reference, and the slope through them, come from the same resampled pools. E_ref is taken as
 measured (its own noise is not resampled).
 
+With `--chinchilla`, the same table also gets L(N, D) = E + A/N^alpha + B/D^beta per method, N the model size
+column and D the unique pool, with the paired-bootstrap difference of each method's exponents from CLIP's
+(`analysis.compare`); a steered method's rows are those of its largest-m reference (its best), so every
+configuration (N, D) is one run per method.
+
 Command line: python -m analysis.data_efficiency SWEEP_DIR|CSV [--y COL] [--pool COL] [--by COL] [--model COL]
 [--reference COL --reference-pool COL --reference-error COL] [--law power|saturating] [--targets E1,E2]
-[--bootstrap N] [--out DIR] [--json]
+[--chinchilla] [--bootstrap N] [--out DIR] [--json]
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +36,18 @@ import pandas as pd
 
 from analysis import cli
 from analysis.bootstrap import Bootstrap, BootstrapFit, bootstrap_laws, law_rows, percentile_interval
-from analysis.compare import inside_fitted_range, paired_difference, parse_targets
+from analysis.compare import (
+    Comparison,
+    compare_methods,
+    inside_fitted_range,
+    paired_difference,
+    parse_targets,
+    print_report,
+)
 from analysis.data import InputError, read_table, require_columns, require_positive, transform_y
 from analysis.estimate import ols_loglog
 from analysis.records import data_axis_table, label, load_records
+from analysis.report import write_json
 from analysis.study import DRAWS, Study
 
 POOL_LAWS = ("power", "saturating", "saturating-shifted")  # error vs pool at a fixed model
@@ -227,6 +240,21 @@ def n_star(study: Study, refs: References) -> NStar:
     return NStar(table, pd.DataFrame(slopes), pd.DataFrame(differences), bootstraps, notes)
 
 
+def chinchilla(study: Study, refs: References, size: str) -> dict[Hashable, Comparison]:
+    """L(N = `size`, D = the study's pool) per method, each method but the baseline (CLIP when present)
+    compared with it: paired bootstrap over configurations (model size, pool), DRRho's rows those of its
+    largest-m reference. Fitted on every configuration (Hoffmann et al.'s approach 3), none held out."""
+    largest = refs.table(study.data)["reference"].iloc[-1:]
+    data = study.data[study.data[refs.id].isna() | study.data[refs.id].isin(largest)]
+    n, d = (data[c].astype(float) for c in (size, study.x))
+    data = data.assign(**{cli.COMPUTE_6ND: 6.0 * n * d})
+    options = replace(study.options, law="chinchilla", n=size, d=study.x, frontier="all", config=(size, study.x))
+    pool = Study.of(data, cli.COMPUTE_6ND, study.y, by=study.by, options=options, labels=study.labels)
+    methods = [str(m) for m in pool.levels]
+    base = "clip" if "clip" in methods else methods[0]
+    return {m: compare_methods(pool, baseline=base, treatment=m, holdout=0) for m in methods if m != base}
+
+
 def read_source(path: str) -> pd.DataFrame:
     """A CSV as it is, or a sweep's records as the data-axis table (`analysis.records.data_axis_table`)."""
     if Path(path).is_dir():
@@ -265,8 +293,9 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--reference-error", help="reference's own error column (default: reference.<y>)")
     parser.add_argument("--y-transform", default="none", help="applied to y and the reference error alike")
     parser.add_argument("--targets", help="also: pool each curve needs for these errors, e.g. 0.3,0.25")
-    parser.add_argument("--out", help="write n_star.csv, slopes.csv and the isoData figure here")
+    parser.add_argument("--out", help="write summary.json, n_star.csv, slopes.csv and the figures here")
     parser.add_argument("--size", default="model.params_nonembedding", help="model size column (isoData figure)")
+    parser.add_argument("--chinchilla", action="store_true", help="also L(N, D): N = --size, D = --pool")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     cli.add_fit_arguments(parser, default_draws=DRAWS, laws=POOL_LAWS)
     args = parser.parse_args(argv)
@@ -285,12 +314,25 @@ def _main(argv: Sequence[str] | None) -> int:
     reached = None
     if targets is not None:  # on the curves n* used: DRRho's per reference, not pooled across references
         reached = pd.concat([reach(bs, targets).assign(model=m) for m, bs in result.bootstraps.items()])
+    if args.chinchilla:
+        require_columns(study.data, [args.size])
+    comparisons = chinchilla(study, refs, args.size) if args.chinchilla else {}
     if args.out:
         write_outputs(result, study, refs, args.size, args.out)
+    summary = {
+        **result.summary(),
+        "reach": None if reached is None else reached.to_dict("records"),
+        "chinchilla": {str(m): c.summary() for m, c in comparisons.items()},
+    }
+    if args.out:
+        write_json(Path(args.out) / "summary.json", summary)
     if args.json:
-        cli.print_json({**result.summary(), "reach": None if reached is None else reached.to_dict("records")})
-    else:
-        _print_report(result, reached)
+        cli.print_json(summary)
+        return 0
+    _print_report(result, reached)
+    for method, comparison in comparisons.items():
+        print(f"\nL(N, D) with N = {args.size}, D = {args.pool}, {method} vs {comparison.baseline}:")
+        print_report(comparison.summary())
     return 0
 
 
