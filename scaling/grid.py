@@ -459,15 +459,16 @@ class Expander:
         at: GridPath = ("reference",) if shared else ("methods", method, "reference")
         block = self.grid.reference if shared else own.reference
         layer = flatten(block.model_dump(exclude_unset=True), (), at, {}) if block else {}
-        axes = []
-        for path, leaf in point.items():
+        replaced, merged = set(), []
+        for path, (value, origin) in point.items():
             scoped = reference_axis(path)
-            if scoped is not None and (scoped[0] == method or (scoped[0] is None and shared)):
-                axes.append((scoped[0] is not None, scoped[1], leaf))
-        for key in {reference_axis(tuple(str(o[1 if o[0] == "axes" else 2]).split(".")))[1] for *_, (_, o) in axes}:
-            layer = {p: v for p, v in layer.items() if p[: len(key)] != key and key[: len(p)] != p}
-        for _, inside, leaf in sorted(axes, key=lambda a: a[0]):
-            layer[inside] = leaf
+            if scoped is None or not (scoped[0] == method or (scoped[0] is None and shared)):
+                continue
+            axis = origin[1] if origin[0] == "axes" else origin[2]  # ('axes', key, i, ...), ('zip', g, key, i, ...)
+            replaced.add(reference_axis(tuple(str(axis).split(".")))[1])
+            merged.append((scoped[0] is not None, scoped[1], (value, origin)))
+        layer = {p: v for p, v in layer.items() if not any(p[: len(k)] == k or k[: len(p)] == p for k in replaced)}
+        layer.update({inside: leaf for _, inside, leaf in sorted(merged, key=lambda m: m[0])})
         return at, layer
 
     def reference(self, method: str, origin: GridPath, point: Layer) -> ReferenceSpec:

@@ -70,3 +70,16 @@ def test_cpu_grids_compare_both_methods_on_the_same_configurations(name):
         assert reference.data.seed != target.data.seed
         assert reference.data.caption_noise < target.data.caption_noise
         assert reference.samples_seen > max(max(budgets) for budgets in table.values())
+
+
+def test_the_data_efficiency_grid_trains_four_references_and_steers_only_drrho_with_them():
+    expansion = load_grid(SWEEPS / "cpu_data_efficiency.yaml")
+    refs = expansion.references
+    assert sorted(r.data.pool_size for r in refs) == [800, 3200, 12800, 25600]  # m over 1.5 decades
+    assert {(r.model, r.method, r.data.seed) for r in refs} == {("w48-l2", "clip", 1)}  # the other pool
+    table = runs_by("cpu_data_efficiency.yaml")
+    for model in ("w48-l2", "w32-l1"):
+        assert len(table[("clip", model)]) == len(table[("fastclip", model)]) == 4  # one run per pool n
+        assert len(table[("drrho", model)]) == 4 * 4  # per pool and reference
+    assert {s.data.seed for s in expansion.runs} == {0}
+    assert len({s.samples_seen for s in (*expansion.runs, *refs)}) == 1  # only the pool differs
