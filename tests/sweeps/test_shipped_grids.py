@@ -80,6 +80,12 @@ def test_the_data_efficiency_grid_trains_four_references_and_steers_only_drrho_w
     table = runs_by("cpu_data_efficiency.yaml")
     for model in ("w48-l2", "w32-l1"):
         assert len(table[("clip", model)]) == len(table[("fastclip", model)]) == 4  # one run per pool n
-        assert len(table[("drrho", model)]) == 4 * 4  # per pool and reference
+    assert len(table[("drrho", "w48-l2")]) == 4 * 4  # per pool and reference
+    smaller = [s for s in expansion.runs if s.model == "w32-l1" and s.method == "drrho"]
+    assert {(s.data.pool_size, s.reference.run.data.pool_size) for s in smaller} == {
+        (n, m)
+        for n in (400, 1600, 6400, 25600)
+        for m in (800, 25600)  # the smallest and largest reference
+    }
     assert {s.data.seed for s in expansion.runs} == {0}
     assert len({s.samples_seen for s in (*expansion.runs, *refs)}) == 1  # only the pool differs
