@@ -137,9 +137,13 @@ class NStar:
         }
 
 
-def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> tuple[Bootstrap, list, dict]:
-    """Bootstrap the curves of one model, read n* of every (method, reference) and the slope per method."""
+def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> tuple[Bootstrap, list, dict, list[str]]:
+    """Bootstrap the curves of one model, read n* of every (method, reference) and the slope per method. A
+    curve of fewer than two pools (a sweep still running) has no law: it is left out, and named."""
     data = study.data.assign(**{CURVE: _curve_labels(study.data, study.by, refs)})
+    pools = data.groupby(CURVE)[study.x].nunique()
+    short = list(pools[pools < 2].index)
+    data = data[~data[CURVE].isin(short)]
     bs = bootstrap_laws(study.but(data=data, by=CURVE))
     rows, slopes = [], {}
     for method in pd.unique(data[study.by]):
@@ -163,7 +167,7 @@ def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> t
             )
             per_ref.append((ref.m, found["x"], draws[:, 0]))
         slopes[method] = _slope_draws(per_ref)
-    return bs, rows, slopes
+    return bs, rows, slopes, [f"curve {curve} left out: fewer than two pools" for curve in short]
 
 
 def _slope_draws(per_ref: list[tuple[float, float, np.ndarray]]) -> tuple[float, np.ndarray, int]:
@@ -221,10 +225,11 @@ def n_star(study: Study, refs: References) -> NStar:
     require_positive(study.data[given], [refs.pool, refs.error])
     study = study.with_options(config=(study.x,))
     models = pd.unique(study.data[study.model]) if study.model else [None]
-    tables, slopes, differences, bootstraps = [], [], [], {}
+    tables, slopes, differences, bootstraps, skipped = [], [], [], {}, []
     for model in models:
         rows = study.data if model is None else study.data[study.data[study.model] == model]
-        bs, found, slope = _model_n_star(study.but(data=rows), refs, references)
+        bs, found, slope, left_out = _model_n_star(study.but(data=rows), refs, references)
+        skipped += [note + ("" if model is None else f" at model {model}") for note in left_out]
         bootstraps[model] = bs
         tables += [{"model": model, **row} for row in found]
         per_method, versus = _slope_rows(slope, study.options.ci)
@@ -237,7 +242,7 @@ def n_star(study: Study, refs: References) -> NStar:
         for r in table[~np.isfinite(table["x"].astype(float))].itertuples()
     ]
     table = table.rename(columns={"x": "n_star"})
-    return NStar(table, pd.DataFrame(slopes), pd.DataFrame(differences), bootstraps, notes)
+    return NStar(table, pd.DataFrame(slopes), pd.DataFrame(differences), bootstraps, skipped + notes)
 
 
 def chinchilla(study: Study, refs: References, size: str) -> dict[Hashable, Comparison]:

@@ -204,3 +204,13 @@ def test_command_line_on_any_csv_with_n_d_and_error_columns_recovers_a_known_law
     assert beta["delta"] == pytest.approx(truth, abs=0.05) and beta["lo"] < truth < beta["hi"]
     assert main([*args, "--chinchilla", "--size", "params"]) == 2  # N named but absent: one line, status 2
     assert "column 'params' not found" in capsys.readouterr().err
+
+
+def test_a_curve_of_one_pool_is_left_out_and_named():
+    """A sweep still running: a reference's curve with a single pool has no law; the others are read."""
+    table = pool_table()
+    table = table[(table["ref"] != "clip-60000") | (table["pool"] == POOLS[0])]
+    found = n_star(study(table, "pool", "err", by="method", frontier="all", draws=50), REFS)
+    assert "curve drrho | clip-60000 left out: fewer than two pools" in found.notes
+    drrho = found.table[found.table["method"] == "drrho"]
+    assert list(drrho["m"]) == list(REFERENCE_POOLS[:-1])
