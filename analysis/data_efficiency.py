@@ -144,6 +144,9 @@ def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> t
     pools = data.groupby(CURVE)[study.x].nunique()
     short = list(pools[pools < 2].index)
     data = data[~data[CURVE].isin(short)]
+    left_out = [f"curve {curve} left out: fewer than two pools" for curve in short]
+    if data.empty:
+        return None, [], {}, left_out
     bs = bootstrap_laws(study.but(data=data, by=CURVE))
     rows, slopes = [], {}
     for method in pd.unique(data[study.by]):
@@ -167,7 +170,7 @@ def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> t
             )
             per_ref.append((ref.m, found["x"], draws[:, 0]))
         slopes[method] = _slope_draws(per_ref)
-    return bs, rows, slopes, [f"curve {curve} left out: fewer than two pools" for curve in short]
+    return bs, rows, slopes, left_out
 
 
 def _slope_draws(per_ref: list[tuple[float, float, np.ndarray]]) -> tuple[float, np.ndarray, int]:
@@ -230,6 +233,8 @@ def n_star(study: Study, refs: References) -> NStar:
         rows = study.data if model is None else study.data[study.data[study.model] == model]
         bs, found, slope, left_out = _model_n_star(study.but(data=rows), refs, references)
         skipped += [note + ("" if model is None else f" at model {model}") for note in left_out]
+        if bs is None:  # no curve of this model has two pools yet
+            continue
         bootstraps[model] = bs
         tables += [{"model": model, **row} for row in found]
         per_method, versus = _slope_rows(slope, study.options.ci)
