@@ -346,7 +346,7 @@ def parse_targets(text: str | None) -> list[float] | None:
     return values
 
 
-def _print_report(summary: dict[str, Any]) -> None:
+def print_report(summary: dict[str, Any]) -> None:
     fmt = {"float_format": lambda v: f"{v:.4g}", "index": False}
     print(
         f"baseline {summary['baseline']!r} vs treatment {summary['treatment']!r}; "
@@ -412,7 +412,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.json:
         cli.print_json(summary)
     else:
-        _print_report(summary)
+        print_report(summary)
     return 0
 
 

@@ -12,9 +12,14 @@ pool values drawn jointly (paired, as `compare` pairs configurations), so each d
 its n* of every reference, and the slope through them, come from the same resampled pools. E_ref is taken as
 measured (its own noise is not resampled).
 
+With `--chinchilla`, the same table also gets L(N, D) = E + A/N^alpha + B/D^beta per method, N the model size
+column and D the unique pool, with the paired-bootstrap difference of each method's exponents from CLIP's
+(`analysis.compare`); a steered method's rows are those of its largest-m reference (its best), so every
+configuration (N, D) is one run per method.
+
 Command line: python -m analysis.data_efficiency SWEEP_DIR|CSV [--y COL] [--pool COL] [--by COL] [--model COL]
 [--reference COL --reference-pool COL --reference-error COL] [--law power|saturating] [--targets E1,E2]
-[--bootstrap N] [--out DIR] [--json]
+[--chinchilla] [--bootstrap N] [--out DIR] [--json]
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +36,18 @@ import pandas as pd
 
 from analysis import cli
 from analysis.bootstrap import Bootstrap, BootstrapFit, bootstrap_laws, law_rows, percentile_interval
-from analysis.compare import inside_fitted_range, paired_difference, parse_targets
+from analysis.compare import (
+    Comparison,
+    compare_methods,
+    inside_fitted_range,
+    paired_difference,
+    parse_targets,
+    print_report,
+)
 from analysis.data import InputError, read_table, require_columns, require_positive, transform_y
 from analysis.estimate import ols_loglog
 from analysis.records import data_axis_table, label, load_records
+from analysis.report import write_json
 from analysis.study import DRAWS, Study
 
 POOL_LAWS = ("power", "saturating", "saturating-shifted")  # error vs pool at a fixed model
@@ -124,9 +137,16 @@ class NStar:
         }
 
 
-def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> tuple[Bootstrap, list, dict]:
-    """Bootstrap the curves of one model, read n* of every (method, reference) and the slope per method."""
+def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> tuple[Bootstrap, list, dict, list[str]]:
+    """Bootstrap the curves of one model, read n* of every (method, reference) and the slope per method. A
+    curve of fewer than two pools (a sweep still running) has no law: it is left out, and named."""
     data = study.data.assign(**{CURVE: _curve_labels(study.data, study.by, refs)})
+    pools = data.groupby(CURVE)[study.x].nunique()
+    short = list(pools[pools < 2].index)
+    data = data[~data[CURVE].isin(short)]
+    left_out = [f"curve {curve} left out: fewer than two pools" for curve in short]
+    if data.empty:
+        return None, [], {}, left_out
     bs = bootstrap_laws(study.but(data=data, by=CURVE))
     rows, slopes = [], {}
     for method in pd.unique(data[study.by]):
@@ -150,7 +170,7 @@ def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> t
             )
             per_ref.append((ref.m, found["x"], draws[:, 0]))
         slopes[method] = _slope_draws(per_ref)
-    return bs, rows, slopes
+    return bs, rows, slopes, left_out
 
 
 def _slope_draws(per_ref: list[tuple[float, float, np.ndarray]]) -> tuple[float, np.ndarray, int]:
@@ -208,10 +228,13 @@ def n_star(study: Study, refs: References) -> NStar:
     require_positive(study.data[given], [refs.pool, refs.error])
     study = study.with_options(config=(study.x,))
     models = pd.unique(study.data[study.model]) if study.model else [None]
-    tables, slopes, differences, bootstraps = [], [], [], {}
+    tables, slopes, differences, bootstraps, skipped = [], [], [], {}, []
     for model in models:
         rows = study.data if model is None else study.data[study.data[study.model] == model]
-        bs, found, slope = _model_n_star(study.but(data=rows), refs, references)
+        bs, found, slope, left_out = _model_n_star(study.but(data=rows), refs, references)
+        skipped += [note + ("" if model is None else f" at model {model}") for note in left_out]
+        if bs is None:  # no curve of this model has two pools yet
+            continue
         bootstraps[model] = bs
         tables += [{"model": model, **row} for row in found]
         per_method, versus = _slope_rows(slope, study.options.ci)
@@ -224,7 +247,22 @@ def n_star(study: Study, refs: References) -> NStar:
         for r in table[~np.isfinite(table["x"].astype(float))].itertuples()
     ]
     table = table.rename(columns={"x": "n_star"})
-    return NStar(table, pd.DataFrame(slopes), pd.DataFrame(differences), bootstraps, notes)
+    return NStar(table, pd.DataFrame(slopes), pd.DataFrame(differences), bootstraps, skipped + notes)
+
+
+def chinchilla(study: Study, refs: References, size: str) -> dict[Hashable, Comparison]:
+    """L(N = `size`, D = the study's pool) per method, each method but the baseline (CLIP when present)
+    compared with it: paired bootstrap over configurations (model size, pool), DRRho's rows those of its
+    largest-m reference. Fitted on every configuration (Hoffmann et al.'s approach 3), none held out."""
+    largest = refs.table(study.data)["reference"].iloc[-1:]
+    data = study.data[study.data[refs.id].isna() | study.data[refs.id].isin(largest)]
+    n, d = (data[c].astype(float) for c in (size, study.x))
+    data = data.assign(**{cli.COMPUTE_6ND: 6.0 * n * d})
+    options = replace(study.options, law="chinchilla", n=size, d=study.x, frontier="all", config=(size, study.x))
+    pool = Study.of(data, cli.COMPUTE_6ND, study.y, by=study.by, options=options, labels=study.labels)
+    methods = [str(m) for m in pool.levels]
+    base = "clip" if "clip" in methods else methods[0]
+    return {m: compare_methods(pool, baseline=base, treatment=m, holdout=0) for m in methods if m != base}
 
 
 def read_source(path: str) -> pd.DataFrame:
@@ -265,8 +303,9 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--reference-error", help="reference's own error column (default: reference.<y>)")
     parser.add_argument("--y-transform", default="none", help="applied to y and the reference error alike")
     parser.add_argument("--targets", help="also: pool each curve needs for these errors, e.g. 0.3,0.25")
-    parser.add_argument("--out", help="write n_star.csv, slopes.csv and the isoData figure here")
+    parser.add_argument("--out", help="write summary.json, n_star.csv, slopes.csv and the figures here")
     parser.add_argument("--size", default="model.params_nonembedding", help="model size column (isoData figure)")
+    parser.add_argument("--chinchilla", action="store_true", help="also L(N, D): N = --size, D = --pool")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     cli.add_fit_arguments(parser, default_draws=DRAWS, laws=POOL_LAWS)
     args = parser.parse_args(argv)
@@ -285,12 +324,25 @@ def _main(argv: Sequence[str] | None) -> int:
     reached = None
     if targets is not None:  # on the curves n* used: DRRho's per reference, not pooled across references
         reached = pd.concat([reach(bs, targets).assign(model=m) for m, bs in result.bootstraps.items()])
+    if args.chinchilla:
+        require_columns(study.data, [args.size])
+    comparisons = chinchilla(study, refs, args.size) if args.chinchilla else {}
     if args.out:
         write_outputs(result, study, refs, args.size, args.out)
+    summary = {
+        **result.summary(),
+        "reach": None if reached is None else reached.to_dict("records"),
+        "chinchilla": {str(m): c.summary() for m, c in comparisons.items()},
+    }
+    if args.out:
+        write_json(Path(args.out) / "summary.json", summary)
     if args.json:
-        cli.print_json({**result.summary(), "reach": None if reached is None else reached.to_dict("records")})
-    else:
-        _print_report(result, reached)
+        cli.print_json(summary)
+        return 0
+    _print_report(result, reached)
+    for method, comparison in comparisons.items():
+        print(f"\nL(N, D) with N = {args.size}, D = {args.pool}, {method} vs {comparison.baseline}:")
+        print_report(comparison.summary())
     return 0
 
 

@@ -6,9 +6,13 @@ and file:line, before anything is written or submitted.
 
 Each run is the merge of layers, later ones winning: `base` < `evaluation` < `models.<model>` <
 `methods.<method>` < the grid point (`axes` × `zip`). Layers are kept flat (spec path → value, grid path), so a
-RunSpec validation error maps straight back to the grid key that set the offending value. A DRRho run's
-in-sweep reference is its own RunSpec (`methods.drrho.reference.train` merged on `base`), embedded in the
-run's ReferenceSpec, so a steered run's id changes whenever its reference would.
+RunSpec validation error maps straight back to the grid key that set the offending value. A steered run's
+in-sweep reference is its own RunSpec (`reference.train`, or `methods.<method>.reference.train`, merged on
+`base`), embedded in the run's ReferenceSpec, so a steered run's id changes whenever its reference would.
+
+The reference is swept like any field: an axis `reference.<field>` varies the shared `reference` block,
+`methods.<method>.reference.<field>` that method's. Such an axis reaches only the runs of methods that need a
+reference, so a CLIP run is one run whatever the references, and each distinct reference is built once.
 """
 
 from __future__ import annotations
@@ -21,14 +25,15 @@ import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scaling.errors import ConfigError, each_error, pydantic_message
 from scaling.keys import model_at, spec_paths, suggest, unknown_key
-from scaling.methods import METHODS, DistillSpec, SelectionSpec, method
+from scaling.methods import DistillSpec, SelectionSpec
+from scaling.methods import method as method_named
 from scaling.runtime import Executor
 from scaling.schedule import WsdSchedule
 from scaling.spec import LossSpec, Method, ReferenceSpec, RunSpec, apply_override
@@ -66,15 +71,19 @@ class ReferenceBlock(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ReferenceBlock:
-        given = [k for k in ("train", "checkpoint", "pretrained") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one of train, checkpoint, pretrained (got {', '.join(given) or 'none'})")
+        """At most one source here; none is checked per run, as a reference axis may give it."""
+        given = self.sources()
+        if len(given) > 1:
+            raise ValueError(f"give exactly one of train, checkpoint, pretrained (got {', '.join(given)})")
         return self
+
+    def sources(self) -> list[str]:
+        return [k for k in ("train", "checkpoint", "pretrained") if getattr(self, k) is not None]
 
 
 class MethodBlock(Strict):
-    """What runs of one method share: their reference (every method that reads one), loss settings, and the
-    JEST (`selection`) or KD (`distill`) options of the methods that take them."""
+    """What runs of one method share: their own reference (else the grid's `reference`), loss settings, and
+    the JEST (`selection`) or KD (`distill`) options of the methods that take them."""
 
     reference: ReferenceBlock | None = None
     loss: dict[str, Any] = {}
@@ -140,6 +149,7 @@ class Grid(Strict):
     zip: list[dict[str, AxisValues]] = []
     models: dict[str, dict[str, Any]] = {}
     methods: dict[Method, MethodBlock] = {}
+    reference: ReferenceBlock | None = Field(None, description="of every method that needs one, unless its own")
     evaluation: Evaluation = Evaluation()
     logging: Logging = Logging()
     executor: Executor = Executor()
@@ -149,6 +159,27 @@ class Grid(Strict):
 
 
 AXIS_KEYS = frozenset(spec_paths())
+REFERENCE_AXIS_KEYS = frozenset(
+    ("checkpoint", "model", "pretrained", "pretrained.model", "pretrained.tag", "mode", "train")
+) | {f"train.{path}" for path in AXIS_KEYS}
+
+
+def needs_reference(key: Any) -> bool:
+    """Whether runs of method `key` are steered by a reference (an unknown key: no; RunSpec says why)."""
+    try:
+        return method_named(key).needs_reference
+    except (ValueError, TypeError):
+        return False
+
+
+def reference_axis(path: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]] | None:
+    """A path of an axis over a reference, split: ('reference', 'train', 'x') → (None, ('train', 'x')),
+    ('methods', 'drrho', 'reference', 'mode') → ('drrho', ('mode',)); None for a path of the runs' own fields."""
+    if path[0] == "reference" and len(path) > 1:
+        return None, path[1:]
+    if path[0] == "methods" and len(path) > 3 and path[2] == "reference":
+        return path[1], path[3:]
+    return None
 
 
 # -- validation of the grid itself ------------------------------------------------------------------------------
@@ -194,7 +225,7 @@ def check_spec_keys(raw: Any, cls: type[BaseModel], path: GridPath, source: Sour
         if key not in cls.model_fields:
             source.add((*path, key), unknown_key(str(key), list(cls.model_fields)))
         if key == "reference" and cls is RunSpec:
-            source.add((*path, key), "set a reference in methods.<method>.reference, not per run")
+            source.add((*path, key), "set a reference in the top-level reference or methods.<method>.reference")
         if key == "wsd" and cls is RunSpec:
             source.add((*path, key), "WSD trunks and branches come from the grid's schedule block")
         sub = model_at(cls, (key,)) if key in cls.model_fields else None
@@ -218,6 +249,7 @@ def check_grid(grid: Grid, source: Source) -> None:
             source.add(("executor", "resources", model), "unknown model" + suggest(model, models))
     for key, block in grid.methods.items():
         check_method_block(key, block, source)
+    check_reference(grid.reference, ("reference",), source)
     groups = [("axes",), *(("zip", i) for i in range(len(grid.zip)))]
     seen: dict[str, GridPath] = {}
     for group, axes in zip(groups, [grid.axes, *grid.zip], strict=True):
@@ -225,8 +257,9 @@ def check_grid(grid: Grid, source: Source) -> None:
         if group[0] == "zip" and len(lengths) > 1:
             source.add(group, f"zipped axes need lists of one length (got {sorted(lengths)})")
         for key in axes:
-            if key not in AXIS_KEYS:
-                source.add((*group, key), unknown_key(key, sorted(AXIS_KEYS)))
+            problem = axis_problem(key) or shadowed_axis(grid, key)
+            if problem:
+                source.add((*group, key), problem)
             if key in seen:
                 source.add((*group, key), f"axis {key} is also varied at {dotted(seen[key])}")
             seen[key] = (*group, key)
@@ -237,7 +270,7 @@ def check_grid(grid: Grid, source: Source) -> None:
 
 def check_method_block(key: str, block: MethodBlock, source: Source) -> None:
     """methods.<key>: a reference only where the method reads one, selection/distill only where it takes them."""
-    at, info = ("methods", key), method(key)
+    at, info = ("methods", key), method_named(key)
     check_spec_keys(block.loss, LossSpec, (*at, "loss"), source)
     for name, cls, takes in (("selection", SelectionSpec, info.selects), ("distill", DistillSpec, info.distills)):
         if block.__dict__[name] and not takes:
@@ -246,10 +279,41 @@ def check_method_block(key: str, block: MethodBlock, source: Source) -> None:
     ref = block.reference
     if ref is not None and not info.needs_reference:
         source.add((*at, "reference"), f"method {key} takes no reference")
+    check_reference(ref, (*at, "reference"), source)
+
+
+def check_reference(ref: ReferenceBlock | None, at: GridPath, source: Source) -> None:
+    """The keys of a reference's training spec, and that its checkpoint exists."""
     if ref is not None and ref.train is not None:
-        check_spec_keys(ref.train, RunSpec, (*at, "reference", "train"), source)
+        check_spec_keys(ref.train, RunSpec, (*at, "train"), source)
     if ref is not None and ref.checkpoint is not None and not Path(ref.checkpoint).exists():
-        source.add((*at, "reference", "checkpoint"), f"{ref.checkpoint} does not exist")
+        source.add((*at, "checkpoint"), f"{ref.checkpoint} does not exist")
+
+
+def axis_problem(key: str) -> str | None:
+    """Why `key` cannot be an axis: not a RunSpec field, nor a field of a reference a method can take."""
+    scoped = reference_axis(tuple(key.split(".")))
+    if scoped is None:
+        return None if key in AXIS_KEYS else unknown_key(key, sorted(AXIS_KEYS))
+    method, field = scoped[0], ".".join(scoped[1])
+    if method is not None and not needs_reference(method):
+        known = [m for m in get_args(Method) if needs_reference(m)]
+        return f"method {method} takes no reference" if method in get_args(Method) else unknown_key(method, known)
+    if field not in REFERENCE_AXIS_KEYS:
+        return "a reference's " + unknown_key(field, sorted(REFERENCE_AXIS_KEYS))
+    return None
+
+
+def shadowed_axis(grid: Grid, key: str) -> str | None:
+    """An axis of the shared reference that no run would see: there is no shared block and a method has its own
+    (which replaces the shared one for that method)."""
+    scoped = reference_axis(tuple(key.split(".")))
+    if scoped is None or scoped[0] is not None or grid.reference is not None:
+        return None
+    own = next((m for m, block in grid.methods.items() if block.reference is not None), None)
+    if own is None:
+        return None
+    return f"methods.{own}.reference replaces the shared reference this axis varies: vary methods.{own}.{key}"
 
 
 def out_problem(out: Path) -> str | None:
@@ -364,6 +428,11 @@ def _describe(point: Layer) -> str:
     return " (at " + ", ".join(shown) + ")" if point else ""
 
 
+def _first_axis(layer: Layer, fallback: GridPath) -> GridPath:
+    """The grid path of the first axis value in `layer`, else `fallback`."""
+    return next((origin for _, origin in layer.values() if origin[0] in ("axes", "zip")), fallback)
+
+
 @dataclass(frozen=True)
 class Expansion:
     """A validated grid and its runs: in-sweep references first to train, then the grid's points."""
@@ -401,28 +470,61 @@ class Expander:
             }
             for m, b in grid.methods.items()
         }
-        self.references: dict[str, ReferenceSpec] = {}
+        self.references: dict[tuple, ReferenceSpec] = {}  # (block, its fields at a point) → reference
 
     def layer_value(self, layer: Layer, path: SpecPath, default: Any) -> tuple[Any, GridPath]:
         return layer.get(path, self.base.get(path, (default, ("base",))))
 
-    def reference(self, method: str, origin: GridPath) -> ReferenceSpec:
-        """The ReferenceSpec of `method`'s runs, validated once."""
-        if method in self.references:
-            return self.references[method]
-        block = self.grid.methods.get(method)
-        if block is None or block.reference is None:
+    def reference_layer(self, method: str, point: Layer) -> tuple[GridPath, Layer]:
+        """Where `method`'s reference block is (its own, else the shared one) and its fields as a flat layer
+        (path inside the block → value, grid path) with the point's reference axes merged on it: an axis
+        replaces what the block says at and under its key (`pretrained: tag` replaces `{model, tag}`), and an
+        axis of the method's own block wins over one of the shared block."""
+        own = self.grid.methods.get(method)
+        shared = own is None or own.reference is None
+        at: GridPath = ("reference",) if shared else ("methods", method, "reference")
+        block = self.grid.reference if shared else own.reference
+        layer = flatten(block.model_dump(exclude_unset=True), (), at, {}) if block else {}
+        replaced, merged = set(), []
+        for path, (value, origin) in point.items():
+            scoped = reference_axis(path)
+            if scoped is None or not (scoped[0] == method or (scoped[0] is None and shared)):
+                continue
+            axis = origin[1] if origin[0] == "axes" else origin[2]  # ('axes', key, i, ...), ('zip', g, key, i, ...)
+            replaced.add(reference_axis(tuple(str(axis).split(".")))[1])
+            merged.append((scoped[0] is not None, scoped[1], (value, origin)))
+        layer = {p: v for p, v in layer.items() if not any(p[: len(k)] == k or k[: len(p)] == p for k in replaced)}
+        layer.update({inside: leaf for _, inside, leaf in sorted(merged, key=lambda m: m[0])})
+        return at, layer
+
+    def reference(self, method: str, origin: GridPath, point: Layer) -> ReferenceSpec:
+        """The ReferenceSpec of `method`'s runs at `point`, validated once per distinct reference."""
+        at, layer = self.reference_layer(method, point)
+        if not layer:
             raise self.source.error(
-                origin, f"method {method} needs methods.{method}.reference (train, checkpoint or pretrained)"
+                origin, f"method {method} needs a reference: set reference or methods.{method}.reference"
             )
-        ref, at = block.reference, ("methods", method, "reference")
+        key = (at, tuple(sorted((p, repr(v)) for p, (v, _) in layer.items())))
+        if key in self.references:
+            return self.references[key]
+        train = {p[1:]: v for p, v in layer.items() if p[0] == "train"}
+        raw = unflatten({p: v for p, v in layer.items() if p[0] != "train"}, self.source)
+        try:
+            ref = ReferenceBlock.model_validate({**raw, **({"train": unflatten(train, self.source)} if train else {})})
+        except pydantic.ValidationError as err:
+            error = err.errors()[0]  # the block itself was valid: an axis made it invalid
+            where = _origin(layer, tuple(map(str, _loc(error))), _first_axis(layer, at))
+            raise self.source.error(where, _message(error, ReferenceBlock, _loc(error))) from None
+        if not ref.sources():
+            raise self.source.error(
+                _first_axis(layer, at), "give exactly one of train, checkpoint, pretrained (got none)"
+            )
         if ref.train is not None:
-            train = flatten(ref.train, (), (*at, "train"), {})
             model = self.layer_value(train, ("model",), None)[0]
-            layer = {p: v for p, v in self.base.items() if p != ("method",)}
-            layer.update(self.models.get(model, {}) if isinstance(model, str) else {})
-            layer.update(train)
-            spec = validate_spec(layer, self.source, (*at, "train"), " (in the reference)")
+            spec_layer = {p: v for p, v in self.base.items() if p != ("method",)}
+            spec_layer.update(self.models.get(model, {}) if isinstance(model, str) else {})
+            spec_layer.update(train)
+            spec = validate_spec(spec_layer, self.source, (*at, "train"), " (in the reference)")
             fields = {"run": spec}
         elif ref.checkpoint is not None:
             fields = {"checkpoint": ref.checkpoint, "model": ref.model}
@@ -431,21 +533,22 @@ class Expander:
         else:
             fields = {"pretrained": ref.pretrained.tag, "model": ref.pretrained.model or ref.model}
         try:
-            self.references[method] = ReferenceSpec(**fields, mode=ref.mode)
+            self.references[key] = ReferenceSpec(**fields, mode=ref.mode)
         except pydantic.ValidationError as err:
             raise self.source.error(at, _message(err.errors()[0], ReferenceSpec, ())) from None
-        return self.references[method]
+        return self.references[key]
 
     def run(self, point: Layer) -> RunSpec:
-        model = self.layer_value(point, ("model",), RunSpec.model_fields["model"].default)[0]
-        method, method_origin = self.layer_value(point, ("method",), "clip")
+        own = {path: leaf for path, leaf in point.items() if reference_axis(path) is None}
+        model = self.layer_value(own, ("model",), RunSpec.model_fields["model"].default)[0]
+        method, method_origin = self.layer_value(own, ("method",), "clip")
         layer = dict(self.base)
         layer.update(self.models.get(model, {}) if isinstance(model, str) else {})  # else RunSpec says why
         layer.update(self.losses.get(method, {}) if isinstance(method, str) else {})
-        layer.update(point)
-        reads = isinstance(method, str) and method in METHODS and METHODS[method].needs_reference
-        extra = {"reference": self.reference(method, method_origin)} if reads else {}
-        return validate_spec(layer, self.source, ("axes",), _describe(point), **extra)
+        layer.update(own)
+        steered = needs_reference(method)
+        extra = {"reference": self.reference(method, method_origin, point)} if steered else {}
+        return validate_spec(layer, self.source, ("axes",), _describe(point if steered else own), **extra)
 
     def expand(self) -> Expansion:
         """Every point's RunSpec; a problem is reported once (at its first point) with every other problem."""

@@ -130,6 +130,7 @@ def test_command_line_on_a_sweeps_records_finds_the_known_slopes_and_draws_isoda
     assert [row["n_star"] for row in first] == pytest.approx([30 * m**0.5 for m in POOL_SWEEP["references"]])
     written = {p.name for p in out.iterdir()}
     assert written == {f"{name}.csv" for name in ("n_star", "slopes", "slope_differences", "data")} | {
+        "summary.json",
         "isodata.png",
         "isodata.pdf",
         "n_star.png",
@@ -155,3 +156,61 @@ def test_a_curve_that_levels_off_above_a_references_error_never_reaches_it():
     slopes = result.slopes.set_index("method")
     assert np.isnan(slopes.loc["clip", "slope"]) and slopes.loc["clip", "references"] == 1
     assert slopes.loc["drrho", "references"] == 2
+
+
+# L(N, D) = E + A/N^alpha + B/D^beta: CLIP and DRRho-CLIP alike but for the data term (DRRho's decays faster);
+# the references are CLIP at the largest N on pools m, so CLIP's n*(m) there is m.
+SIZES, LAW_POOLS, LAW_REFERENCES = (1e4, 1e5, 1e6), np.geomspace(400, 25_600, 6), (800, 3_200, 12_800)
+TRUTH = {"clip": (0.5, 20.0, 0.3, 40.0, 0.45), "drrho": (0.5, 20.0, 0.3, 60.0, 0.6)}  # E, A, alpha, B, beta
+
+
+def chinchilla_law(method: str, n: float, d: float) -> float:
+    e, a, alpha, b, beta = TRUTH[method]
+    return e + a / n**alpha + b / d**beta
+
+
+def law_table(noise: float = 0.002, seed: int = 0) -> pd.DataFrame:
+    """Each (N, D) once for CLIP and once per reference for DRRho-CLIP, with the reference's columns."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in SIZES:
+        for d in LAW_POOLS:
+            rows.append({"method": "clip", "N": n, "D": d, "err": chinchilla_law("clip", n, d)})
+            for m in LAW_REFERENCES:
+                own = {"ref": f"m{m}", "ref_pool": m, "ref_err": chinchilla_law("clip", SIZES[-1], m)}
+                rows.append({"method": "drrho", "N": n, "D": d, "err": chinchilla_law("drrho", n, d), **own})
+    table = pd.DataFrame(rows)
+    return table.assign(err=table["err"] * np.exp(rng.normal(0.0, noise, len(table))))
+
+
+def test_command_line_on_any_csv_with_n_d_and_error_columns_recovers_a_known_law(tmp_path, capsys):
+    """Issue 14 item 3: n*(m) and L(N, D) from a CSV of (method, N, D, error), the law known in closed form."""
+    csv = tmp_path / "law.csv"
+    law_table().to_csv(csv, index=False)
+    args = [str(csv), "--y", "err", "--pool", "D", "--model", "N", "--size", "N", "--law", "saturating"]
+    args += ["--reference", "ref", "--reference-pool", "ref_pool", "--reference-error", "ref_err"]
+    out = tmp_path / "out"
+    assert main([*args, "--chinchilla", "--bootstrap", "100", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert json.loads((out / "summary.json").read_text()) == summary
+    clip = [r for r in summary["n_star"] if r["method"] == "clip" and r["model"] == SIZES[-1]]
+    assert [r["n_star"] for r in clip] == pytest.approx(LAW_REFERENCES, rel=0.1)
+    law = summary["chinchilla"]["drrho"]
+    fitted = {row["level"]: row for row in law["laws"]}
+    for method in ("clip", "drrho"):
+        assert fitted[method]["params"]["beta"]["value"] == pytest.approx(TRUTH[method][4], abs=0.05)
+    beta = law["input_exponents"]["beta"]
+    truth = TRUTH["drrho"][4] - TRUTH["clip"][4]
+    assert beta["delta"] == pytest.approx(truth, abs=0.05) and beta["lo"] < truth < beta["hi"]
+    assert main([*args, "--chinchilla", "--size", "params"]) == 2  # N named but absent: one line, status 2
+    assert "column 'params' not found" in capsys.readouterr().err
+
+
+def test_a_curve_of_one_pool_is_left_out_and_named():
+    """A sweep still running: a reference's curve with a single pool has no law; the others are read."""
+    table = pool_table()
+    table = table[(table["ref"] != "clip-60000") | (table["pool"] == POOLS[0])]
+    found = n_star(study(table, "pool", "err", by="method", frontier="all", draws=50), REFS)
+    assert "curve drrho | clip-60000 left out: fewer than two pools" in found.notes
+    drrho = found.table[found.table["method"] == "drrho"]
+    assert list(drrho["m"]) == list(REFERENCE_POOLS[:-1])

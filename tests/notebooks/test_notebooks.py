@@ -12,11 +12,11 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.analysis.common import REPO
-from tests.analysis.synthetic_records import write_baselines_sweep, write_sweep
+from tests.analysis.synthetic_records import write_baselines_sweep, write_pool_sweep, write_sweep
 
 NOTEBOOKS = REPO / "notebooks"
 PAPER, CPU_STUDY, TEMPLATE = "01_paper_figures.ipynb", "02_cpu_study.ipynb", "03_your_sweep_template.ipynb"
-BASELINES = "04_baselines.ipynb"
+BASELINES, DATA_EFFICIENCY = "04_baselines.ipynb", "05_data_efficiency.ipynb"
 ALL = (PAPER, CPU_STUDY, TEMPLATE, BASELINES)
 SWEEP_NOTEBOOKS = (CPU_STUDY, TEMPLATE)
 DRAWS = os.environ.get("NOTEBOOK_TEST_DRAWS", "200")
@@ -83,7 +83,31 @@ def test_cpu_study_notebook_on_the_real_sweep(monkeypatch):
     execute(CPU_STUDY, monkeypatch, BOOTSTRAP_DRAWS=DRAWS)
 
 
-@pytest.mark.parametrize("name", ALL)
+def test_data_efficiency_notebook_reads_the_known_slopes_of_a_pool_sweep(tmp_path, monkeypatch):
+    """On records whose n*(m) is known (CLIP: m, DRRho-CLIP: 30·√m at w32-l1), the computed verdict says so."""
+    sweep = write_pool_sweep(tmp_path / "sweep", models=("w32-l1", "w48-l2"))
+    env = {"SWEEP_DIR": str(sweep), "DATA_Y": "zeroshot_error.colour_shape", "DATA_LAW": "power"}
+    nb = execute(DATA_EFFICIENCY, monkeypatch, BOOTSTRAP_DRAWS=DRAWS, **env)
+    produced = outputs(nb)
+    assert not [out for out in produced if out.output_type == "error"]
+    assert sum("image/png" in out.get("data", {}) for out in produced) >= 3  # curves, n*(m), isoData
+    text = markdown_outputs(nb)
+    assert "clip at w32-l1: slope 1.00" in text and "consistent with the paper's 1.0" in text
+    assert "drrho at w32-l1: slope 0.50" in text and "consistent with the paper's 0.5" in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not any((REPO / "results" / "cpu_data_efficiency").rglob("record.json")),
+    reason="results/cpu_data_efficiency has no records yet",
+)
+def test_data_efficiency_notebook_on_the_real_sweep(monkeypatch):
+    monkeypatch.delenv("SWEEP_DIR", raising=False)  # the notebook's own default, ../results/cpu_data_efficiency
+    nb = execute(DATA_EFFICIENCY, monkeypatch, BOOTSTRAP_DRAWS=DRAWS)
+    assert not [out for out in outputs(nb) if out.output_type == "error"]
+
+
+@pytest.mark.parametrize("name", (*ALL, DATA_EFFICIENCY))
 def test_committed_notebooks_carry_no_outputs(name):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nbformat.validate(nb)

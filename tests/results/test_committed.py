@@ -70,3 +70,22 @@ def test_the_cpu_baselines_table_is_what_figures_baselines_writes(tmp_path: Path
     assert (tmp_path / "baselines.md").read_text() == (committed / "baselines.md").read_text()
     ours, theirs = (pd.read_csv(d / "baselines.csv") for d in (tmp_path, committed))
     pd.testing.assert_frame_equal(ours, theirs, rtol=1e-6)
+
+
+DATA_EFFICIENCY = RESULTS / "cpu_data_efficiency"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (DATA_EFFICIENCY / "figures" / "summary.json").exists(), reason="the data-efficiency study has no summary yet"
+)
+def test_the_data_efficiency_summary_is_what_its_command_writes(tmp_path: Path):
+    """n*(m), its slopes and L(N, D), regenerated from the records by the command of its README."""
+    from analysis.data_efficiency import main as data_efficiency
+
+    command = (DATA_EFFICIENCY / "README.md").read_text().split("python -m analysis.data_efficiency ", 1)[1]
+    args = command.split("\n", 1)[0].replace("\\", "").split()
+    assert args[0] == "results/cpu_data_efficiency" and args[-2] == "--out"
+    assert data_efficiency([str(REPO / args[0]), *args[1:-1], str(tmp_path)]) == 0
+    committed = DATA_EFFICIENCY / "figures"
+    same(json.loads((tmp_path / "summary.json").read_text()), json.loads((committed / "summary.json").read_text()))

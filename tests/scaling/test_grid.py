@@ -8,6 +8,7 @@ import pytest
 
 from scaling.errors import ConfigError
 from scaling.grid import load_grid
+from scaling.plan import build_tasks
 
 from .conftest import SMOKE, cli
 
@@ -105,7 +106,7 @@ def test_errors_name_the_key_path_and_line(tmp_path: Path, old: str, new: str, e
 def test_drrho_without_a_reference_points_at_the_method(tmp_path: Path):
     grid = tmp_path / "g.yaml"
     grid.write_text("name: g\nout: o\nbase: {model: w32-l1, batch_size: 32}\naxes:\n  method: [clip, drrho]\n")
-    with pytest.raises(ConfigError, match=r"g.yaml:5: axes.method\[1\]: method drrho needs methods.drrho.reference"):
+    with pytest.raises(ConfigError, match=r"g.yaml:5: axes.method\[1\]: method drrho needs a reference: set reference"):
         load_grid(grid)
 
 
@@ -239,3 +240,79 @@ def test_method_blocks_are_checked_against_what_each_method_takes(tmp_path: Path
     with pytest.raises(ConfigError) as err:
         load_grid(path)
     assert message in str(err.value), str(err.value)
+
+
+REFERENCE_AXES = """name: data_axis
+out: out
+base: {data: {pool_size: 512}, batch_size: 32, samples_seen: 1024}
+axes:
+  method: [clip, fastclip, drrho]
+  data.pool_size: [256, 512]
+zip:
+  - reference.train.data.pool_size: [256, 512, 1024, 2048]
+    reference.train.samples_seen: [1024, 2048, 4096, 8192]
+reference:
+  train: {model: w32-l1, data: {seed: 1}}
+"""
+
+
+def test_a_reference_axis_steers_only_the_methods_that_take_a_reference(tmp_path: Path):
+    """4 references × 2 pools: 8 DRRho runs; CLIP and FastCLIP do not multiply (2 runs each, not 8)."""
+    grid = tmp_path / "g.yaml"
+    grid.write_text(REFERENCE_AXES)
+    expansion = load_grid(grid)
+    counts = {m: sum(r.method == m for r in expansion.runs) for m in ("clip", "fastclip", "drrho")}
+    assert counts == {"clip": 2, "fastclip": 2, "drrho": 8}
+    assert [(r.data.pool_size, r.samples_seen, r.data.seed) for r in expansion.references] == [
+        (256, 1024, 1),
+        (512, 2048, 1),
+        (1024, 4096, 1),
+        (2048, 8192, 1),
+    ]
+    steered = [r for r in expansion.runs if r.method == "drrho"]
+    assert {(r.data.pool_size, r.reference.run.data.pool_size) for r in steered} == {
+        (n, m) for n in (256, 512) for m in (256, 512, 1024, 2048)
+    }
+    assert {r.reference.run for r in steered} == set(expansion.references)
+
+
+def test_each_reference_and_each_cache_is_one_task(tmp_path: Path):
+    """The DAG trains each reference once and embeds each (reference, pool) once, shared by both models."""
+    grid = tmp_path / "g.yaml"
+    grid.write_text(REFERENCE_AXES.replace("axes:\n", "axes:\n  model: [w32-l1, w48-l2]\n"))
+    tasks = build_tasks(load_grid(grid))
+    roles = [t.role for t in tasks]
+    assert (roles.count("reference"), roles.count("cache"), roles.count("run")) == (4, 4 * 2, 2 * (2 + 2 + 8))
+    assert len({t.id for t in tasks}) == len(tasks)
+    caches = {t.id for t in tasks if t.role == "cache"}
+    steered = [t for t in tasks if t.role == "run" and t.spec.method == "drrho"]
+    assert {t.after[0] for t in steered} == caches  # every cache is used, by a w32-l1 and a w48-l2 run
+
+
+def test_a_method_block_overrides_the_shared_reference(tmp_path: Path):
+    grid = tmp_path / "g.yaml"
+    grid.write_text(
+        REFERENCE_AXES.replace(" reference.train", " methods.drrho.reference.train")
+        + "methods:\n  drrho:\n    reference: {train: {model: w48-l2, data: {seed: 2}}, mode: online}\n"
+    )
+    steered = [r for r in load_grid(grid).runs if r.method == "drrho"]
+    assert len(steered) == 8
+    assert {(r.reference.run.model, r.reference.run.data.seed, r.reference.mode) for r in steered} == {
+        ("w48-l2", 2, "online")
+    }
+    assert {r.reference.run.samples_seen for r in steered} == {1024, 2048, 4096, 8192}
+
+
+def test_a_pretrained_axis_sweeps_several_references(tmp_path: Path):
+    grid = tmp_path / "g.yaml"
+    grid.write_text(
+        "name: p\nout: out\nbase: {model: w32-l1, batch_size: 32}\naxes:\n  method: [clip, drrho]\n"
+        "  reference.pretrained: [{model: ViT-B-32, tag: openai}, hf-hub:org/name]\n"
+        "reference: {mode: online}\n"
+    )
+    runs = load_grid(grid).runs
+    assert [(r.method, r.reference and (r.reference.model, r.reference.pretrained)) for r in runs] == [
+        ("clip", None),
+        ("drrho", ("ViT-B-32", "openai")),
+        ("drrho", (None, "hf-hub:org/name")),
+    ]

@@ -27,7 +27,12 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     plan = result.stdout
     assert f"sweep smoke: 6 tasks, 6 to run -> {out}" in plan
-    for row in ("reference  clip             w32-l1", "cache      -                w32-l1", "run        drrho            w48-l2"):
+    rows = (
+        "reference  clip             w32-l1",
+        "cache      -                w32-l1",
+        "run        drrho            w48-l2",
+    )
+    for row in rows:
         assert row in plan
     assert "FLOPs; estimate:" in plan and "CPU-hours (at 33 GFLOP/s per run)" in plan
     assert "executor: local, " in plan and "dry run: nothing submitted" in plan

@@ -1,4 +1,4 @@
-"""62 malformed grids: each exits 2 with one `error:` line per problem (file:line or override, key path,
+"""68 malformed grids: each exits 2 with one `error:` line per problem (file:line or override, key path,
 message), in file order, and never a traceback. Run in-process through `scaling.sweep.main --dry-run` (plus a
 few through the real CLI), so the corpus stays fast."""
 
@@ -138,7 +138,7 @@ CASES: list[tuple[str, str | bytes, list[str], list[str]]] = [
         "drrho-without-reference",
         edit("methods:\n  drrho:\n    reference:\n      train: {model: w32-l1, data: {seed: 1}}\n", ""),
         [],
-        [":9: axes.method[1]: method drrho needs methods.drrho.reference"],
+        [":9: axes.method[1]: method drrho needs a reference: set reference or methods.drrho.reference"],
     ),
     (
         "reference-two-sources",
@@ -168,6 +168,48 @@ CASES: list[tuple[str, str | bytes, list[str], list[str]]] = [
         [":13: methods.drrho.reference.train.dta: unknown key; did you mean 'data'?"],
     ),
     (
+        "reference-axis-on-clip",
+        edit("  method: [clip, drrho]\n", "  method: [clip, drrho]\n  methods.clip.reference.samples_seen: [1]\n"),
+        [],
+        [":10: axes.methods.clip.reference.samples_seen: method clip takes no reference"],
+    ),
+    (
+        "reference-axis-typo",
+        edit("  method: [clip, drrho]\n", "  method: [clip, drrho]\n  methods.drrho.reference.train.data.sed: [1]\n"),
+        [],
+        [":10: axes.methods.drrho.reference.train.data.sed: a reference's unknown key; did you mean 'train.data.seed'"],
+    ),
+    (
+        "reference-axis-bad-value",
+        edit(
+            "  method: [clip, drrho]\n",
+            "  method: [clip, drrho]\n  methods.drrho.reference.train.samples_seen: [64, 16]\n",
+        ),
+        [],
+        [":10: axes.methods.drrho.reference.train.samples_seen[1]: samples_seen 16 is smaller than one batch (32)"],
+    ),
+    (
+        "reference-axis-two-sources",
+        edit("  method: [clip, drrho]\n", "  method: [clip, drrho]\n  methods.drrho.reference.pretrained: [openai]\n"),
+        [],
+        [":10: axes.methods.drrho.reference.pretrained[0]: give exactly one of train, checkpoint, pretrained"],
+    ),
+    (
+        "shared-reference-axis-shadowed",
+        edit("  method: [clip, drrho]\n", "  method: [clip, drrho]\n  reference.mode: [cache, online]\n"),
+        [],
+        [":10: axes.reference.mode: methods.drrho.reference replaces the shared reference this axis varies"],
+    ),
+    (
+        "shared-reference-without-a-source",
+        edit(
+            "methods:\n  drrho:\n    reference:\n      train: {model: w32-l1, data: {seed: 1}}\n",
+            "reference: {mode: online}\n",
+        ),
+        [],
+        [":10: reference: give exactly one of train, checkpoint, pretrained (got none)"],
+    ),
+    (
         "base-typo",
         edit("  batch_size: 32", "  batchsize: 32"),
         [],
@@ -178,7 +220,7 @@ CASES: list[tuple[str, str | bytes, list[str], list[str]]] = [
         "base-reference",
         edit("  batch_size: 32", "  batch_size: 32\n  reference: {checkpoint: x}"),
         [],
-        [":6: base.reference: set a reference in methods.<method>.reference, not per run"],
+        [":6: base.reference: set a reference in the top-level reference or methods.<method>.reference"],
     ),
     # -- values
     (
@@ -331,9 +373,9 @@ def test_a_malformed_grid_exits_2_with_one_line_per_problem(tmp_path, capsys, co
     assert not (tmp_path / "out").exists()
 
 
-def test_the_corpus_has_62_grid_files_and_more_overrides():
+def test_the_corpus_has_68_grid_files_and_more_overrides():
     files = [case for case in CASES if not case[2]]
-    assert len(files) == 62 and len({case[0] for case in CASES}) == len(CASES)
+    assert len(files) == 68 and len({case[0] for case in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", ["not-utf8", "override-open-bracket", "three-problems"])
