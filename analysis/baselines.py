@@ -243,13 +243,15 @@ def baselines_table(path: str | Path, options: BaselineOptions | None = None) ->
 
 
 def _cell_text(row: Mapping[str, Any] | None) -> str:
-    """'error (×ratio [lo, hi])'; CLIP's own cell says it is the baseline; a missing method '—'."""
+    """'error (×ratio [lo, hi], n=pairs)'; CLIP's own cell says it is the baseline; a missing method '—'. The
+    count shows when cells pool different configurations (a method not run at every budget)."""
     if row is None:
         return "—"
+    n = f"n={row['n_pairs']}"
     if row["method"] == BASELINE:
-        return f"{row['error']:.4f} (baseline)"
-    interval = "n=1" if not np.isfinite(row["ratio_lo"]) else f"[{row['ratio_lo']:.3f}, {row['ratio_hi']:.3f}]"
-    return f"{row['error']:.4f} (×{row['ratio']:.3f} {interval})"
+        return f"{row['error']:.4f} (baseline, {n})"
+    interval = "" if not np.isfinite(row["ratio_lo"]) else f" [{row['ratio_lo']:.3f}, {row['ratio_hi']:.3f}]"
+    return f"{row['error']:.4f} (×{row['ratio']:.3f}{interval}, {n})"
 
 
 def per_reference(table: pd.DataFrame, references: Sequence[str]) -> pd.DataFrame:
@@ -294,7 +296,8 @@ def baselines_markdown(result: Baselines) -> str:
         f"# Baselines: {label(opts.y)}, relative to OpenCLIP",
         "",
         f"Each cell: the method's error (geometric mean over its runs) and ×its error ratio to OpenCLIP with a "
-        f"{opts.ci:.0%} bootstrap interval ({opts.draws} draws, seed {opts.seed}); each run is paired with the "
+        f"{opts.ci:.0%} bootstrap interval ({opts.draws} draws, seed {opts.seed}; none from one pair), n = the "
+        "seed-paired runs behind it; each run is paired with the "
         "OpenCLIP run of the same model, seed and data, the bootstrap resamples those pairs. Ratio < 1: lower "
         "error than OpenCLIP. Columns: the steering reference; methods without one repeat in every column. "
         f"Models: {', '.join(map(str, sorted(pairs['model'].unique())))}; budgets (OpenCLIP's samples seen): "

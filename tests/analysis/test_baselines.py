@@ -91,7 +91,7 @@ def test_rows_are_the_papers_methods_in_its_order_with_its_names(cli_run):
     rows = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")]
     assert rows == ["method", "Reference model", *PAPER_NAMES.values()]
     assert list(PAPER_NAMES) == list(METHODS)  # the paper's order is METHODS' order
-    assert "| OpenCLIP | " in section and "(baseline)" in section
+    assert "| OpenCLIP | " in section and "(baseline, n=8)" in section
     jest = next(line for line in section.splitlines() if line.startswith("| JEST |"))
     assert "×1.1" in jest or "×1.09" in jest
 
