@@ -5,7 +5,8 @@ at validation time, and nothing that does not change the result (paths of output
 how often to checkpoint) lives here. Exceptions the grid must be able to set per run, never hashed: the
 loader's `data.workers` and `data.prefetch_factor` (bitwise-neutral), `grad_checkpointing` (it recomputes
 the same activations) and `logging` (live curves). Fields added after results were recorded (`precision`,
-`compile`, `eval.imagenet`) are hashed only away from their defaults, so the ids of earlier runs stand.
+`compile`, `eval.imagenet`, `eval.clip_benchmark`) are hashed only away from their defaults, so the ids of
+earlier runs stand.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from scaling.datacomp import TASKS, check_tasks
 from scaling.errors import ConfigError
 
 Method = Literal["clip", "fastclip", "drrho"]
@@ -26,7 +28,7 @@ Precision = Literal["fp32", "amp_bf16", "amp_fp16", "pure_bf16"]  # open_clip_tr
 
 # Not part of a run's identity: how fast, never what (see the module docstring).
 UNHASHED = {"grad_checkpointing": True, "logging": True, "data": {"workers", "prefetch_factor"}}
-HASHED_AWAY_FROM_DEFAULT = (("precision",), ("compile",), ("eval", "imagenet"))
+HASHED_AWAY_FROM_DEFAULT = (("precision",), ("compile",), ("eval", "imagenet"), ("eval", "clip_benchmark"))
 
 # Method defaults from the DRRho-CLIP spec §2g (official recipe) and open_clip's ClipLoss.
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -128,12 +130,25 @@ class ReferenceSpec(Frozen):
         return self
 
 
+class BenchmarkSpec(Frozen):
+    """DataComp's task suite through clip_benchmark (scaling.datacomp), on the final model."""
+
+    root: str = Field(description="directory of wds_<task>_test/ folders, as DataComp's download_evalsets.py writes")
+    tasks: tuple[str, ...] = Field(TASKS, min_length=1, description="DataComp task names; default: the 33 scored")
+
+    @model_validator(mode="after")
+    def _known_tasks(self) -> BenchmarkSpec:
+        check_tasks(self.tasks)
+        return self
+
+
 class EvalSpec(Frozen):
     """Log-spaced evaluation points in samples seen, the last at the end of training."""
 
     points: int = Field(6, ge=1, le=64)
     first: float = Field(0.05, gt=0, le=1, description="first point as a fraction of samples_seen")
     imagenet: str | None = Field(None, description="ImageFolder of the ImageNet-1k val set: zero-shot error")
+    clip_benchmark: BenchmarkSpec | None = Field(None, description="DataComp's suite at the end (benchmark_error)")
 
 
 class LoggingSpec(Frozen):
@@ -185,8 +200,9 @@ class RunSpec(Frozen):
             raise ValueError(f"batch_size {self.batch_size} is larger than data.pool_size {self.data.pool_size}")
         if self.samples_seen < self.batch_size:
             raise ValueError(f"samples_seen {self.samples_seen} is smaller than one batch ({self.batch_size})")
-        if self.eval.imagenet and self.data.source == "synthetic":
-            raise ValueError("eval.imagenet: ImageNet class names need real data's BPE tokenizer (data.source)")
+        for name in ("imagenet", "clip_benchmark"):
+            if getattr(self.eval, name) and self.data.source == "synthetic":
+                raise ValueError(f"eval.{name}: real class names need real data's BPE tokenizer (data.source)")
         if (self.method == "drrho") != (self.reference is not None):
             raise ValueError("reference: method drrho needs a reference; clip and fastclip take none")
         return self
