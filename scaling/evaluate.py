@@ -17,7 +17,7 @@ from open_clip.loss import ClipLoss
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from scaling.data.base import one_line
-from scaling.data.loader import default_workers
+from scaling.data.loader import loader_workers
 from scaling.errors import ConfigError
 from scaling.precision import Numerics
 
@@ -158,8 +158,7 @@ def imagenet_errors(model, tokenizer, spec: RunSpec, numerics: Numerics, world: 
     model.eval()
     try:
         classifier = imagenet_classifier(model, tokenizer, numerics)
-        workers = default_workers() if spec.data.workers is None else spec.data.workers
-        counts = imagenet_counts(model, classifier, imagenet_folder(spec, world), numerics, workers)
+        counts = imagenet_counts(model, classifier, imagenet_folder(spec, world), numerics, loader_workers(spec))
     finally:
         model.train(was_training)
     if world.distributed:

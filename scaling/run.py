@@ -28,7 +28,8 @@ from tqdm import tqdm
 
 from scaling.curves import Curves
 from scaling.data import Batch, build_source, eval_batch, zero_shot_tasks
-from scaling.data.loader import start, step_loader
+from scaling.data.loader import loader_workers, start, step_loader
+from scaling.datacomp import benchmark_errors
 from scaling.distributed import World, average_gradients, barrier, init_world
 from scaling.errors import ConfigError, error_line
 from scaling.evaluate import evaluate, imagenet_errors
@@ -354,6 +355,11 @@ class Run:
             tokenizer, numerics = self.source.tokenizer, self.numerics
             metrics["zeroshot_error"].update(imagenet_errors(self.model, tokenizer, self.spec, numerics, self.world))
         stats = self.stats
+        if self.spec.eval.clip_benchmark and self.state.step == self.spec.steps:  # the final model only
+            suite, size, workers = self.spec.eval.clip_benchmark, self.spec.data.image_size, loader_workers(self.spec)
+            metrics["benchmark_error"] = benchmark_errors(
+                self.model, self.source.tokenizer, suite, size, self.numerics, self.world, workers
+            )
         evaluation = {
             "step": step,
             "samples_seen": step * spec.samples_per_step,

@@ -5,7 +5,8 @@ at validation time, and nothing that does not change the result (paths of output
 how often to checkpoint) lives here. Exceptions the grid must be able to set per run, never hashed: the
 loader's `data.workers` and `data.prefetch_factor` (bitwise-neutral), `grad_checkpointing` (it recomputes
 the same activations) and `logging` (live curves). Fields added after results were recorded (`precision`,
-`compile`, `eval.imagenet`) are hashed only away from their defaults, so the ids of earlier runs stand.
+`compile`, `eval.imagenet`, `eval.clip_benchmark`) are hashed only away from their defaults, so the ids of
+earlier runs stand.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from scaling.datacomp import TASKS, check_tasks
 from scaling.errors import ConfigError
 from scaling.methods import METHODS, DistillSpec, SelectionSpec, method, resolve_selection, super_batch_size
 
@@ -27,7 +29,14 @@ Precision = Literal["fp32", "amp_bf16", "amp_fp16", "pure_bf16"]  # open_clip_tr
 
 # Not part of a run's identity: how fast, never what (see the module docstring).
 UNHASHED = {"grad_checkpointing": True, "logging": True, "data": {"workers", "prefetch_factor"}}
-HASHED_AWAY_FROM_DEFAULT = (("precision",), ("compile",), ("eval", "imagenet"), ("optim", "warmup_steps"), ("wsd",))
+HASHED_AWAY_FROM_DEFAULT = (
+    ("precision",),
+    ("compile",),
+    ("eval", "imagenet"),
+    ("eval", "clip_benchmark"),
+    ("optim", "warmup_steps"),
+    ("wsd",),
+)
 
 # Loss defaults from the DRRho-CLIP spec §2g (official recipe) and open_clip's ClipLoss, by the loss a method
 # trains with (a "w/ Distill." method takes its base loss's; JEST its selection.base_loss's).
@@ -147,12 +156,25 @@ class WsdSpec(Frozen):
         return self
 
 
+class BenchmarkSpec(Frozen):
+    """DataComp's task suite through clip_benchmark (scaling.datacomp), on the final model."""
+
+    root: str = Field(description="directory of wds_<task>_test/ folders, as DataComp's download_evalsets.py writes")
+    tasks: tuple[str, ...] = Field(TASKS, min_length=1, description="DataComp task names; default: the 33 scored")
+
+    @model_validator(mode="after")
+    def _known_tasks(self) -> BenchmarkSpec:
+        check_tasks(self.tasks)
+        return self
+
+
 class EvalSpec(Frozen):
     """Log-spaced evaluation points in samples seen, the last at the end of training."""
 
     points: int = Field(6, ge=1, le=64)
     first: float = Field(0.05, gt=0, le=1, description="first point as a fraction of samples_seen")
     imagenet: str | None = Field(None, description="ImageFolder of the ImageNet-1k val set: zero-shot error")
+    clip_benchmark: BenchmarkSpec | None = Field(None, description="DataComp's suite at the end (benchmark_error)")
 
 
 class LoggingSpec(Frozen):
@@ -207,8 +229,9 @@ class RunSpec(Frozen):
 
         if self.model not in available_models():
             raise ValueError(f"model: unknown model {self.model!r}; choose one of {', '.join(available_models())}")
-        if self.eval.imagenet and self.data.source == "synthetic":
-            raise ValueError("eval.imagenet: ImageNet class names need real data's BPE tokenizer (data.source)")
+        for name in ("imagenet", "clip_benchmark"):
+            if getattr(self.eval, name) and self.data.source == "synthetic":
+                raise ValueError(f"eval.{name}: real class names need real data's BPE tokenizer (data.source)")
         if method(self.method).needs_reference != (self.reference is not None):
             raise ValueError(f"reference: {_reference_rule(self.method)}")
         if self.selection is not None:

@@ -56,6 +56,11 @@ def default_workers() -> int:
     return max(0, cores - 1)
 
 
+def loader_workers(spec: RunSpec) -> int:
+    """`data.workers`, or the default above when it is not set."""
+    return default_workers() if spec.data.workers is None else spec.data.workers
+
+
 class StepBatches(Dataset):
     """Item s = this rank's slice of the global batch of step s."""
 
@@ -74,7 +79,7 @@ class StepBatches(Dataset):
 
 def step_loader(source: Source, spec: RunSpec, world: World, start: int = 0) -> DataLoader:
     """Local batches of steps start, start + 1, ..., spec.steps − 1, in order, `data.workers` processes ahead."""
-    workers = default_workers() if spec.data.workers is None else spec.data.workers
+    workers = loader_workers(spec)
     return DataLoader(
         StepBatches(source, spec, world),
         batch_size=None,  # items are whole batches already
