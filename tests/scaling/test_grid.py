@@ -230,7 +230,7 @@ def test_every_method_that_reads_a_reference_takes_one_and_its_own_options(tmp_p
         (
             "  jest_topk: {reference: *reference}",
             "  jest_topk: {}",
-            ":5: axes.method[2]: method jest_topk needs methods.jest_topk.reference",
+            ":5: axes.method[2]: method jest_topk needs a reference: set reference or methods.jest_topk.reference",
         ),
     ],
 )

@@ -186,7 +186,7 @@ CASES: list[tuple[str, str | bytes, list[str], list[str]]] = [
             "  method: [clip, drrho]\n  methods.drrho.reference.train.samples_seen: [64, 16]\n",
         ),
         [],
-        [":10: axes.methods.drrho.reference.train.samples_seen[1]: samples_seen 16 is smaller than one batch (32)"],
+        [":10: axes.methods.drrho.reference.train.samples_seen[1]: samples_seen 16 is smaller than one step (32)"],
     ),
     (
         "reference-axis-two-sources",
