@@ -107,6 +107,16 @@ def test_data_efficiency_notebook_on_the_real_sweep(monkeypatch):
     assert not [out for out in outputs(nb) if out.output_type == "error"]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not any((REPO / "results" / "cpu_baselines").rglob("record.json")), reason="results/cpu_baselines has no records"
+)
+def test_baselines_notebook_on_the_real_sweep(monkeypatch):
+    monkeypatch.delenv("SWEEP_DIR", raising=False)  # the notebook's own default, ../results/cpu_baselines
+    nb = execute(BASELINES, monkeypatch, BOOTSTRAP_DRAWS=DRAWS)
+    assert not [out for out in outputs(nb) if out.output_type == "error"]
+
+
 @pytest.mark.parametrize("name", (*ALL, DATA_EFFICIENCY))
 def test_committed_notebooks_carry_no_outputs(name):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)

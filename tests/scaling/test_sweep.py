@@ -27,13 +27,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     plan = result.stdout
     assert f"sweep smoke: 6 tasks, 6 to run -> {out}" in plan
-    rows = (
-        "reference  clip             w32-l1",
-        "cache      -                w32-l1",
-        "run        drrho            w48-l2",
-    )
-    for row in rows:
-        assert row in plan
+    for role, method, model in (("reference", "clip", "w32-l1"), ("cache", "-", "w32-l1"), ("run", "drrho", "w48-l2")):
+        assert f"  {role:<10} {method:<16} {model}" in plan
     assert "FLOPs; estimate:" in plan and "CPU-hours (at 33 GFLOP/s per run)" in plan
     assert "executor: local, " in plan and "dry run: nothing submitted" in plan
     assert not out.exists()
