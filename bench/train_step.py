@@ -7,7 +7,7 @@ per-round ratios (robust to drift of a shared VM), the setting's speed-up over f
 and achieved GFLOP/s against the machine's matmul peak in the setting's dtype, measured in the same run.
 
     python bench/train_step.py [--models w128-l4 w192-l6] [--precision amp_bf16] [--compile]
-                               [--batch 256] [--steps 8] [--rounds 3]
+                               [--batch 256] [--steps 8] [--rounds 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -149,7 +149,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per side; the best is kept")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: torch's); 1 gives per-core figures that a busy machine distorts far less, "
+        "since a descheduled OpenMP thread stalls every parallel region of the others",
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     setting = {"precision": args.precision, "compile": args.compile}
     dtype = {"fp32": torch.float32, "amp_fp16": torch.float16}.get(args.precision, torch.bfloat16)
     peaks = {"fp32": matmul_peak_gflops(torch.float32)}
