@@ -250,10 +250,11 @@ def n_star(study: Study, refs: References) -> NStar:
     return NStar(table, pd.DataFrame(slopes), pd.DataFrame(differences), bootstraps, skipped + notes)
 
 
-def chinchilla(study: Study, refs: References, size: str) -> dict[Hashable, Comparison]:
+def chinchilla(study: Study, refs: References, size: str) -> tuple[dict[str, Comparison], list[str]]:
     """L(N = `size`, D = the study's pool) per method, each method but the baseline (CLIP when present)
     compared with it: paired bootstrap over configurations (model size, pool), DRRho's rows those of its
-    largest-m reference. Fitted on every configuration (Hoffmann et al.'s approach 3), none held out."""
+    largest-m reference. Fitted on every configuration (Hoffmann et al.'s approach 3), none held out; a
+    method that cannot be fitted (too few configurations) is named in the notes returned beside."""
     largest = refs.table(study.data)["reference"].iloc[-1:]
     data = study.data[study.data[refs.id].isna() | study.data[refs.id].isin(largest)]
     n, d = (data[c].astype(float) for c in (size, study.x))
@@ -262,7 +263,13 @@ def chinchilla(study: Study, refs: References, size: str) -> dict[Hashable, Comp
     pool = Study.of(data, cli.COMPUTE_6ND, study.y, by=study.by, options=options, labels=study.labels)
     methods = [str(m) for m in pool.levels]
     base = "clip" if "clip" in methods else methods[0]
-    return {m: compare_methods(pool, baseline=base, treatment=m, holdout=0) for m in methods if m != base}
+    comparisons, notes = {}, []
+    for method in (m for m in methods if m != base):
+        try:
+            comparisons[method] = compare_methods(pool, baseline=base, treatment=method, holdout=0)
+        except InputError as err:  # e.g. too few configurations for 5 parameters (a sweep still running)
+            notes.append(f"L(N, D) of {method}: {err}")
+    return comparisons, notes
 
 
 def read_source(path: str) -> pd.DataFrame:
@@ -326,7 +333,8 @@ def _main(argv: Sequence[str] | None) -> int:
         reached = pd.concat([reach(bs, targets).assign(model=m) for m, bs in result.bootstraps.items()])
     if args.chinchilla:
         require_columns(study.data, [args.size])
-    comparisons = chinchilla(study, refs, args.size) if args.chinchilla else {}
+    comparisons, notes = chinchilla(study, refs, args.size) if args.chinchilla else ({}, [])
+    result.notes.extend(notes)
     if args.out:
         write_outputs(result, study, refs, args.size, args.out)
     summary = {
