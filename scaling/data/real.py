@@ -101,7 +101,8 @@ class RealSource:
     def _augmented(self, idx: np.ndarray, augment: Augmentation) -> Iterator[torch.Tensor]:
         with torch.random.fork_rng(devices=[]):  # the trainer's own RNG stream is left untouched
             for i, seed in zip(idx, augment.seeds(idx), strict=True):
-                torch.manual_seed(seed)
+                torch.default_generator.manual_seed(seed)  # torch.manual_seed also queues a seed for every
+                # accelerator with a formatted stack trace each (cProfile: 22.5 → 19.2 ms a sample without)
                 yield self._train_transform(self._image(int(i)))
 
     def _image(self, i: int) -> Image.Image:
