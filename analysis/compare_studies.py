@@ -150,7 +150,7 @@ def overlay(studies: dict[str, Path], summaries: dict[str, dict], path: Path) ->
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     colours = dict(zip(("clip", "drrho"), ("tab:blue", "tab:orange"), strict=True))
     span: dict[str, list[float]] = {}
-    for (label, summary), marker, style in zip(summaries.items(), "o^", ("-", "--", ":"), strict=False):
+    for (label, summary), marker, style in zip(summaries.items(), "o^.", ("-", "--", ":"), strict=False):
         x, y, by = summary["study"]["x"], summary["laws"][0]["report"]["columns"]["y"], summary["study"]["by"]
         final = None
         if label in studies:
