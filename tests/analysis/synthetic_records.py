@@ -291,8 +291,8 @@ def _baseline_run(spec: dict, error: float, info: ReferenceInfo | None, ref_comp
     """A finished run with one (final) evaluation at `error`; JEST's compute includes its scoring forwards."""
     _, _, fwd, train = MODELS[spec["model"]]
     loaded = spec["samples_seen"]
-    trained = loaded * (1 - FILTER_RATIO) if "selection" in spec else loaded
-    compute = trained * train + (loaded * fwd if "selection" in spec else 0.0)
+    trained = loaded * (1 - FILTER_RATIO) if spec.get("selection") else loaded
+    compute = trained * train + (loaded * fwd if spec.get("selection") else 0.0)
     evaluation = {
         "step": round(trained / BATCH),
         "samples_seen": loaded,
