@@ -17,12 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-import torch.distributed as dist
-
 from scaling.errors import ConfigError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported where a model is scored: scaling.spec reads the task table torch-free
+    import torch
+
     from scaling.distributed import World
     from scaling.precision import Numerics
     from scaling.spec import BenchmarkSpec
@@ -131,6 +130,7 @@ def score(model, task: str, root: str, tokenizer, image_size: int, numerics: Num
     """DataComp's main metric of one task (higher is better): clip_benchmark's classifier and logits, scored as
     DataComp's wds_eval scores them (top-1 accuracy, or recall averaged over the classes present, i.e.
     balanced accuracy); clip_benchmark's own `evaluate` fails under numpy 2 (float() of a 1-element array)."""
+    import torch
     from open_clip.transform import image_transform
 
     data = dataset(root, task, image_transform(image_size, is_train=False))
@@ -153,19 +153,22 @@ def score(model, task: str, root: str, tokenizer, image_size: int, numerics: Num
     return float(torch.stack([hits[target == c].float().mean() for c in target.unique()]).mean())
 
 
-@torch.no_grad()
 def benchmark_errors(
     model, tokenizer, spec: BenchmarkSpec, image_size: int, numerics: Numerics, world: World, workers: int
 ) -> dict[str, float]:
     """1 − main metric per task and 1 − their mean (`average`); rank r scores tasks r, r + world_size, ...
     and the scores are gathered."""
+    import torch
+    import torch.distributed as dist
+
     was_training = model.training
     model.eval()
     try:
-        mine = {
-            task: score(model, task, spec.root, tokenizer, image_size, numerics, workers)
-            for task in spec.tasks[world.rank :: world.world_size]
-        }
+        with torch.no_grad():
+            mine = {
+                task: score(model, task, spec.root, tokenizer, image_size, numerics, workers)
+                for task in spec.tasks[world.rank :: world.world_size]
+            }
     finally:
         model.train(was_training)
     scores = dict(mine)

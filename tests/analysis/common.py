@@ -1,11 +1,14 @@
-"""Paths and synthetic tables shared by the analysis tests."""
+"""Paths, synthetic tables and command lines shared by the analysis tests."""
 
+import contextlib
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.figures import main as figures_main
 from analysis.study import FitOptions, Study
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,3 +55,11 @@ def two_method_grid(seed: int = 0, noise: float = 0.01, seeds: int = 1) -> pd.Da
                         }
                     )
     return pd.DataFrame(rows)
+
+
+def figures(*args: str) -> str:
+    """`python -m analysis.figures <args>` in this process, which must exit 0; what it printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert figures_main(list(args)) == 0
+    return printed.getvalue()

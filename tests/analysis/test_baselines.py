@@ -16,6 +16,7 @@ from analysis.figures import main
 from scaling.methods import METHODS, PAPER_NAMES
 from scaling.records import load
 
+from .common import figures
 from .synthetic_records import BASELINE_FACTORS, write_baselines_sweep
 
 DRAWS = 300
@@ -31,10 +32,7 @@ def sweep(tmp_path_factory):
 def cli_run(sweep, tmp_path_factory):
     """The command line once: (output directory, printed text)."""
     out = tmp_path_factory.mktemp("baselines")
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(["baselines", str(sweep.root), "--out", str(out), "--bootstrap", str(DRAWS)]) == 0
-    return out, printed.getvalue()
+    return out, figures("baselines", str(sweep.root), "--out", str(out), "--bootstrap", str(DRAWS))
 
 
 def overall(cells: pd.DataFrame) -> pd.DataFrame:

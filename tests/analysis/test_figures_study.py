@@ -2,8 +2,6 @@
 it recovers, the multiplier's direction under both compute conventions, reference runs set aside, final vs
 every evaluation, the verdict following the numbers, one-line errors, and no torch import."""
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -18,7 +16,7 @@ from analysis.report import study_markdown, study_verdict
 from analysis.study import FitOptions
 from analysis.sweep_study import sweep_study
 
-from .common import REPO
+from .common import REPO, figures
 from .synthetic_records import LAWS, write_sweep
 
 DRAWS = "200"
@@ -34,10 +32,8 @@ def sweep(tmp_path_factory):
 def cli_run(sweep, tmp_path_factory):
     """The command line once: (output directory, printed text, summary.json)."""
     out = tmp_path_factory.mktemp("study")
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(["study", str(sweep.root), "--out", str(out), "--bootstrap", DRAWS]) == 0
-    return out, printed.getvalue(), json.loads((out / "summary.json").read_text())
+    printed = figures("study", str(sweep.root), "--out", str(out), "--bootstrap", DRAWS)
+    return out, printed, json.loads((out / "summary.json").read_text())
 
 
 def test_study_writes_the_figure_set_and_both_summaries(cli_run):

@@ -100,7 +100,7 @@ def test_two_ranks_share_the_tasks_and_gather_the_same_scores(tmp_path, model, m
 
     scored: list[str] = []
     monkeypatch.setattr(datacomp, "score", lambda m, task, *a: scored.append(task) or len(task) / 100)
-    monkeypatch.setattr(datacomp.dist, "all_gather_object", lambda out, mine: out.__setitem__(slice(None), parts))
+    monkeypatch.setattr(torch.distributed, "all_gather_object", lambda out, mine: out.__setitem__(slice(None), parts))
     spec = BenchmarkSpec(root=str(tmp_path), tasks=("cifar10", "mnist", "gtsrb"))
     parts = [{"cifar10": 0.07, "gtsrb": 0.05}, {"mnist": 0.05}]
     errors = benchmark_errors(model, None, spec, 32, CPU, World(rank=1, world_size=2), workers=0)
