@@ -8,6 +8,7 @@ import pytest
 
 from scaling.grid import load_grid
 from scaling.methods import METHODS
+from scaling.plan import build_tasks
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 
@@ -76,10 +77,12 @@ def test_cpu_grids_compare_both_methods_on_the_same_configurations(name):
 def test_paper_baselines_grid_is_the_tables_eight_methods_on_a_vit_b16_target():
     assert "nothing written" in dry_run("paper_baselines.yaml")
     expansion = load_grid(SWEEPS / "paper_baselines.yaml")
-    assert sorted(s.method for s in expansion.runs) == sorted(METHODS)
+    assert {s.method for s in expansion.runs} == set(METHODS)
     assert {(s.model, s.samples_seen, s.steps) for s in expansion.runs} == {("ViT-B-16", 1_280_000_000, 250_000)}
-    references = {s.reference for s in expansion.runs if s.reference is not None}
-    assert [(r.model, r.pretrained) for r in references] == [("ViT-B-32", "openai")]  # one cache for all seven
+    references = {(s.reference.model, s.reference.pretrained) for s in expansion.runs if s.reference is not None}
+    assert references == {("ViT-B-32", "openai"), ("ViT-B-16", "dfn2b"), ("ViT-L-14", "dfn2b")}  # the 3 columns
+    assert len(expansion.runs) == 2 + 6 * 3  # OpenCLIP and FastCLIP read no reference: one run each
+    assert sum(task.role == "cache" for task in build_tasks(expansion)) == 3  # one cache per reference
     jest = next(s for s in expansion.runs if s.method == "jest")
     assert (jest.batch_size, jest.loaded_batch_size) == (1024, 5120)  # the code's 640 a GPU loaded, 128 trained
 
