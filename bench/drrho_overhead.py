@@ -52,6 +52,23 @@ def fake_batch(model: torch.nn.Module, batch: int, generator: torch.Generator) -
     return images, tokens
 
 
+def optimizer_for(model: torch.nn.Module, params: LossSpec) -> torch.optim.Optimizer:
+    """τ started (and learnt or frozen) as the method's loss says, and AdamW over what trains."""
+    model.logit_scale.data.fill_(math.log(1 / params.tau))
+    model.logit_scale.requires_grad_(params.learn_tau)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(trainable, lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1)
+
+
+def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+    """Backward, one optimizer step, and t clamped to 100 as open_clip_train does after each step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, math.log(100))
+
+
 class Variant:
     """One method's model copy, optimizer and loss, with a way to get its reference features."""
 
@@ -59,10 +76,7 @@ class Variant:
         torch.manual_seed(0)  # every variant starts from the same weights
         self.model = build_clip(model_name)
         params = LossSpec(**METHOD_DEFAULTS[method])
-        self.model.logit_scale.data.fill_(math.log(1 / params.tau))
-        self.model.logit_scale.requires_grad_(params.learn_tau)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(trainable, lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1)
+        self.optimizer = optimizer_for(self.model, params)
         self.loss = build_loss(method, params, data_size)
         self.reference = reference
 
@@ -72,11 +86,7 @@ class Variant:
         out = self.model(images, tokens)
         refs = self.reference(images, tokens, index) if self.reference else (None, None)
         loss = self.loss(out["image_features"], out["text_features"], out["logit_scale"], index, 0, *refs)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        with torch.no_grad():
-            self.model.logit_scale.clamp_(0, math.log(100))
+        update(self.model, self.optimizer, loss)
         return time.perf_counter() - tick
 
 

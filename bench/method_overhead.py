@@ -16,12 +16,11 @@ hits both sides of a ratio alike.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 
 import torch
-from drrho_overhead import build_clip, cached_reference, fake_batch
+from drrho_overhead import build_clip, cached_reference, fake_batch, optimizer_for, update
 from torch import Tensor
 
 from scaling.losses import build_loss
@@ -44,10 +43,7 @@ class Variant:
             self.selection = resolve_selection(key, SelectionSpec(filter_ratio=filter_ratio))
         base = METHODS[key].loss or self.selection.base_loss
         params = LossSpec(**METHOD_DEFAULTS[base])
-        self.model.logit_scale.data.fill_(math.log(1 / params.tau))
-        self.model.logit_scale.requires_grad_(params.learn_tau)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(trainable, lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1)
+        self.optimizer = optimizer_for(self.model, params)
         self.loss = build_loss(key, params, data_size, selection=self.selection)
         self.trained = trained
         self.loaded = trained if self.selection is None else super_batch_size(trained, self.selection)
@@ -65,11 +61,7 @@ class Variant:
         out = self.model(images, tokens)
         refs = refs if self.loss.needs_reference else (None, None)
         loss = self.loss(out["image_features"], out["text_features"], out["logit_scale"], index, 0, *refs)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        with torch.no_grad():
-            self.model.logit_scale.clamp_(0, math.log(100))
+        update(self.model, self.optimizer, loss)
         return time.perf_counter() - tick
 
 
