@@ -143,7 +143,7 @@ class WsdSchedule(BaseModel):
     def family(self, members: list[RunSpec], source: Source) -> list[RunSpec]:
         """One trunk's branches, shortest first: shared absolute warm-up, constant lr, own cooldown."""
         largest = members[-1]
-        warmup = max(1, round(largest.optim.warmup * largest.steps))
+        warmup = warmup_steps(largest)  # optim.warmup of the largest budget (expand refused warmup_steps)
         optim = {"schedule": "const-cooldown", "cooldown": self.cooldown, "warmup_steps": warmup}
         branches = [revised(m, optim={**m.optim.model_dump(), **optim}) for m in members]
         forks = [fork_step(b) for b in branches]
