@@ -174,6 +174,22 @@ def task_flops(task: Task) -> float:
     return total
 
 
+def local_wall_s(tasks: list[Task], seconds: dict[str, float], parallel: int) -> float:
+    """Wall time of running `tasks` as the local driver does: at each moment, in order, every task whose
+    dependencies (among these) have ended starts while fewer than `parallel` run. A task without a time
+    (a cache of unknown size) counts as instant."""
+    waiting, running, now = list(tasks), {}, 0.0  # running: task id -> when it ends
+    while waiting or running:
+        pending = {t.id for t in waiting} | set(running)
+        for task in list(waiting):
+            if len(running) < parallel and not pending.intersection(task.after):
+                running[task.id] = now + seconds.get(task.id, 0.0)
+                waiting.remove(task)
+        now = min(running.values())
+        running = {t: end for t, end in running.items() if end > now}
+    return now
+
+
 @dataclass
 class Plan:
     """What a submission will do, with its cost: printed before anything is submitted."""
@@ -208,11 +224,10 @@ class Plan:
 
     def cost_lines(self) -> list[str]:
         """FLOPs to run, and device-hours (GPUs or CPU cores held x wall time): measured by --calibrate where
-        the sweep was calibrated, else at the assumed per-run throughput."""
-        from scaling.calibrate import key
-
+        the sweep was calibrated, else at the assumed per-run throughput; locally also the sweep's wall time."""
         hours: dict[str, float] = defaultdict(float)
         rates: dict[str, set[float]] = defaultdict(set)
+        seconds: dict[str, float] = {}
         flops, unknown, measured = 0.0, 0, 0
         for task in self.todo:
             res = self.executor.resources_for(task.model)
@@ -222,19 +237,21 @@ class Plan:
                 unknown += 1
                 continue
             flops += f
-            devices = (res.gpus_per_task or res.cpus_per_task) * res.nodes  # held for a run's whole wall time
-            cost = self.measured.get(key(task.spec, self.executor, self.kind)) if task.spec is not None else None
-            if cost is not None:
-                hours[device] += cost.run_s(task.spec, task.spec.eval.points) / 3600 * devices
-                measured += 1
-            else:
-                hours[device] += f / (res.throughput_gflops * 1e9) / 3600 * devices
+            seconds[task.id], timed = self.task_seconds(task, f)
+            measured += timed
+            if not timed:
                 rates[device].add(res.throughput_gflops)
+            devices = (res.gpus_per_task or res.cpus_per_task) * res.nodes  # held for a run's whole wall time
+            hours[device] += seconds[task.id] / 3600 * devices
         estimate = ", ".join(
             f"{h:.3g} {d}-hours"
             + (f" (at {'/'.join(f'{r:g}' for r in sorted(rates[d]))} GFLOP/s per run)" * bool(rates[d]))
             for d, h in hours.items()
         )
+        if self.kind in ("local", "debug") and seconds:
+            estimate += (
+                f"; about {local_wall_s(self.todo, seconds, self.local_slots[0]) / 60:.3g} min of wall time here"
+            )
         left_out = f" ({unknown} task(s) of unknown size left out: set data.pool_size)" if unknown else ""
         if measured:
             basis = f"{measured} task(s) timed on this executor by --calibrate ({self.out / CALIBRATION_FILE})"
@@ -246,6 +263,16 @@ class Plan:
             f"  compute to run: {flops:.3g} FLOPs; estimate: {estimate or 'nothing to run'}{left_out}",
             f"  ({basis})",
         ]
+
+    def task_seconds(self, task: Task, flops: float) -> tuple[float, bool]:
+        """A task's wall time on its resources, and whether --calibrate timed it (else: its FLOPs at the
+        executor's assumed throughput; a cache job is never timed)."""
+        from scaling.calibrate import key
+
+        cost = self.measured.get(key(task.spec, self.executor, self.kind)) if task.spec is not None else None
+        if cost is not None:
+            return cost.run_s(task.spec, task.spec.eval.points), True
+        return flops / (self.executor.resources_for(task.model).throughput_gflops * 1e9), False
 
     def executor_line(self) -> str:
         if self.kind in ("local", "debug"):
