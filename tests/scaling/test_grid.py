@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from scaling.datacomp import TASKS
 from scaling.errors import ConfigError
 from scaling.grid import load_grid
 from scaling.plan import build_tasks
+from scaling.spec import BenchmarkSpec
 
 from .conftest import SMOKE, cli
 
@@ -170,6 +172,48 @@ def test_grid_logging_turns_on_live_curves_without_changing_run_ids():
     logged = load_grid(SMOKE, ["logging.tensorboard=true", "logging.every=5"])
     assert all(s.logging.tensorboard and s.logging.every == 5 for s in logged.runs)
     assert [s.run_id for s in logged.runs] == [s.run_id for s in plain.runs]
+
+
+SUITE = """name: g
+out: out
+base: {model: w32-l1, batch_size: 32, data: {source: csv, path: pairs.csv, pool_size: 256}}
+evaluation:
+  imagenet: /data/imagenet/val
+  clip_benchmark: {root: /data/datacomp, tasks: [cifar10, country211]}
+axes: {seed: [0, 1]}
+"""
+
+
+def test_grid_evaluation_sets_the_benchmark_suite_of_every_run(tmp_path: Path):
+    grid = tmp_path / "g.yaml"
+    grid.write_text(SUITE)
+    runs = load_grid(grid).runs
+    assert len(runs) == 2
+    for run in runs:
+        assert run.eval.imagenet == "/data/imagenet/val"
+        assert run.eval.clip_benchmark == BenchmarkSpec(root="/data/datacomp", tasks=("cifar10", "country211"))
+    grid.write_text(SUITE.replace(", tasks: [cifar10, country211]", ""))
+    (default, _) = load_grid(grid).runs
+    assert default.eval.clip_benchmark.tasks == TASKS
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("tasks: [", "taks: [", "evaluation.clip_benchmark.taks: unknown key; did you mean 'tasks'?"),
+        ("country211]", "country212]", "evaluation.clip_benchmark: unknown task 'country212'"),
+        ("{root: /data/datacomp, ", "{", "evaluation.clip_benchmark.root: Field required"),
+    ],
+)
+def test_a_bad_benchmark_suite_is_one_error_at_its_line(tmp_path: Path, old: str, new: str, expected: str):
+    text = SUITE.replace(old, new, 1)
+    grid = tmp_path / "g.yaml"
+    grid.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_grid(grid)
+    line = text[: text.index("  clip_benchmark")].count("\n") + 1
+    assert str(err.value).startswith(f"{grid}:{line}: {expected}")
+    assert "\n" not in str(err.value)
 
 
 BASELINES = """name: baselines
