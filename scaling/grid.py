@@ -103,9 +103,10 @@ class Evaluation(Strict):
 
 
 class Logging(Strict):
-    """Live curves of every run (logging.tensorboard, logging.every of each RunSpec)."""
+    """Live curves of every run (logging.tensorboard, .wandb, .every of each RunSpec)."""
 
     tensorboard: bool | None = None
+    wandb: bool | None = None
     every: int | None = Field(None, ge=1)
 
 
@@ -463,7 +464,7 @@ class Expander:
         if ev.clip_benchmark is not None:
             suite = ev.clip_benchmark.model_dump(exclude_unset=True)
             flatten(suite, ("eval", "clip_benchmark"), ("evaluation", "clip_benchmark"), self.base)
-        for key in ("tensorboard", "every"):
+        for key in ("tensorboard", "wandb", "every"):
             if (value := getattr(grid.logging, key)) is not None:
                 self.base[("logging", key)] = (value, ("logging", key))
         self.models = {m: flatten(block, (), ("models", m), {}) for m, block in grid.models.items()}

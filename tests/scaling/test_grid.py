@@ -169,8 +169,8 @@ def test_the_analysis_block_is_checked_when_the_grid_loads(tmp_path: Path):
 
 def test_grid_logging_turns_on_live_curves_without_changing_run_ids():
     plain = load_grid(SMOKE)
-    logged = load_grid(SMOKE, ["logging.tensorboard=true", "logging.every=5"])
-    assert all(s.logging.tensorboard and s.logging.every == 5 for s in logged.runs)
+    logged = load_grid(SMOKE, ["logging.tensorboard=true", "logging.wandb=true", "logging.every=5"])
+    assert all(s.logging.tensorboard and s.logging.wandb and s.logging.every == 5 for s in logged.runs)
     assert [s.run_id for s in logged.runs] == [s.run_id for s in plain.runs]
 
 
