@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import submitit
 
@@ -22,6 +23,9 @@ from scaling.io import write_json_atomic
 from scaling.plan import CALIBRATION_FILE, SweepFile, Task
 from scaling.runtime import Executor
 from scaling.spec import RunSpec
+
+if TYPE_CHECKING:
+    import torch
 
 WARMUP_STEPS, TIMED_STEPS = 2, 6
 
@@ -39,18 +43,50 @@ class Measured:
 
 
 def key(spec: RunSpec, executor: Executor, kind: str) -> str:
-    """What a measurement is valid for: the model and batch, the resources, the executor kind."""
+    """What a measurement is valid for: the model and batch (and a JEST step's loaded super-batch, which it
+    scores: a step of another cost), the resources, the executor kind."""
     res = executor.resources_for(spec.model).model_dump(exclude={"throughput_gflops", "array_parallelism"})
-    return json.dumps({"model": spec.model, "batch": spec.batch_size, "kind": kind, **res}, sort_keys=True)
+    loaded = {} if spec.selection is None else {"loaded": spec.loaded_batch_size}  # plain keys as before
+    return json.dumps({"model": spec.model, "batch": spec.batch_size, "kind": kind, **loaded, **res}, sort_keys=True)
 
 
 def short_run(spec: RunSpec) -> RunSpec:
-    """The same run cut to warm-up + timed steps (same model, batch, data, precision), as plain CLIP: a steered
-    or distilled step adds only a cache lookup and a cheap loss (bench/drrho_overhead.py, bench/method_overhead.py),
-    and its cache may not exist yet. (JEST's scoring pass is not timed here; bench/method_overhead.py measures it.)"""
-    raw = spec.model_dump() | {"samples_seen": spec.batch_size * (WARMUP_STEPS + TIMED_STEPS)}
+    """The same run cut to warm-up + timed steps (same model, batch, data, precision). A JEST run keeps its
+    method: its step loads and scores a super-batch (its reference is stood in for: calibration_run). Others run
+    as plain CLIP: a steered or distilled step adds only a cache lookup and a cheap loss
+    (bench/drrho_overhead.py, bench/method_overhead.py), and its cache may not exist yet."""
+    raw = spec.model_dump() | {"samples_seen": spec.samples_per_step * (WARMUP_STEPS + TIMED_STEPS)}
+    if spec.selection is not None:
+        return RunSpec.model_validate(raw)
     plain = {"method": "clip", "reference": None, "selection": None, "distill": None, "loss": {}}
     return RunSpec.model_validate(raw | plain)
+
+
+class StandInReference:
+    """Random unit embeddings in place of a JEST run's reference, whose cache may not exist yet: the step's cost
+    (scoring the super-batch with the learner, then selecting) does not depend on their values."""
+
+    mode, flops_fwd_per_sample, dim = "cache", 0.0, 512  # a cache lookup; ViT-B-32's embedding width
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def features(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
+        rows = torch.nn.functional.normalize(torch.randn(2, len(batch), self.dim), dim=-1).to(self.device)
+        return rows[0], rows[1]
+
+
+def calibration_run(spec: RunSpec, scratch: str):  # -> scaling.run.Run, imported here: the sweep CLI starts fast
+    """A Run of `spec` whose reference is a stand-in (a calibration must not build or read an embedding cache)."""
+    from scaling.run import Run
+
+    class CalibrationRun(Run):
+        def _load_reference(self, spec: RunSpec, out: Path, progress: bool) -> StandInReference:
+            return StandInReference(self.device)
+
+    return CalibrationRun(spec, scratch, progress=False)
 
 
 def process_age() -> float:
@@ -72,12 +108,11 @@ class CalibrationJob:
     def __call__(self) -> dict:
         from scaling.data.loader import step_loader
         from scaling.jobs import use_threads
-        from scaling.run import Run
 
         start = time.perf_counter() - process_age()
         use_threads(self.threads)
         with tempfile.TemporaryDirectory() as scratch:
-            run = Run(short_run(self.spec), scratch, progress=False)
+            run = calibration_run(short_run(self.spec), scratch)
             batches = iter(step_loader(run.source, run.spec, run.world))
             startup = time.perf_counter() - start
             times = []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import errno
+import os
+import select
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -58,12 +61,20 @@ def error_line(err: BaseException) -> str:
 
 
 def exits_cleanly(main: Callable[..., T]) -> Callable[..., T]:
-    """Decorate a CLI main: ConfigError and validation errors become one line on stderr and exit code 2."""
+    """Decorate a CLI main: ConfigError and validation errors become one line on stderr and exit code 2; a
+    reader of stdout that leaves early (`| head`) ends the command quietly, with a shell's SIGPIPE code 141."""
 
     @wraps(main)
     def wrapper(*args, **kwargs):
         try:
-            return main(*args, **kwargs)
+            result = main(*args, **kwargs)
+            sys.stdout.flush()  # here, not at exit, where a broken pipe would print "Exception ignored ..."
+            return result
+        except BrokenPipeError:
+            if not stdout_reader_left():
+                raise
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush has nothing to fail
+            raise SystemExit(128 + signal.SIGPIPE) from None
         except ConfigError as err:
             for message in err.messages:
                 print(f"error: {message}", file=sys.stderr)
@@ -77,3 +88,13 @@ def exits_cleanly(main: Callable[..., T]) -> Callable[..., T]:
         raise SystemExit(EXIT_USAGE)
 
     return wrapper
+
+
+def stdout_reader_left() -> bool:
+    """Whether stdout is a pipe whose reading end is closed (so a BrokenPipeError came from it, not elsewhere)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):  # no file descriptor (a captured stdout)
+        return False

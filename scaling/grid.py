@@ -36,7 +36,7 @@ from scaling.methods import DistillSpec, SelectionSpec
 from scaling.methods import method as method_named
 from scaling.runtime import Executor
 from scaling.schedule import WsdSchedule
-from scaling.spec import LossSpec, Method, ReferenceSpec, RunSpec, apply_override
+from scaling.spec import BenchmarkSpec, LossSpec, Method, ReferenceSpec, RunSpec, apply_override
 from scaling.yamlfile import GridError, KeyPath, Source, dotted, duplicate_messages, read_grid_file
 
 GridPath = KeyPath
@@ -92,18 +92,21 @@ class MethodBlock(Strict):
 
 
 class Evaluation(Strict):
-    """Evaluation settings of every run, the reference included (eval.points, .first, .imagenet, data.eval_size)."""
+    """Evaluation settings of every run, the reference included (eval.points, .first, .imagenet,
+    .clip_benchmark, data.eval_size)."""
 
     points: int | None = Field(None, ge=1, le=64)
     first: float | None = Field(None, gt=0, le=1)
     size: int | None = Field(None, gt=0)
     imagenet: str | None = Field(None, description="ImageFolder of ImageNet-1k val: zero-shot error per point")
+    clip_benchmark: BenchmarkSpec | None = Field(None, description="DataComp's task suite on each final model")
 
 
 class Logging(Strict):
-    """Live curves of every run (logging.tensorboard, logging.every of each RunSpec)."""
+    """Live curves of every run (logging.tensorboard, .wandb, .every of each RunSpec)."""
 
     tensorboard: bool | None = None
+    wandb: bool | None = None
     every: int | None = Field(None, ge=1)
 
 
@@ -458,7 +461,10 @@ class Expander:
         ):
             if value is not None:
                 self.base[path] = (value, ("evaluation", key))
-        for key in ("tensorboard", "every"):
+        if ev.clip_benchmark is not None:
+            suite = ev.clip_benchmark.model_dump(exclude_unset=True)
+            flatten(suite, ("eval", "clip_benchmark"), ("evaluation", "clip_benchmark"), self.base)
+        for key in ("tensorboard", "wandb", "every"):
             if (value := getattr(grid.logging, key)) is not None:
                 self.base[("logging", key)] = (value, ("logging", key))
         self.models = {m: flatten(block, (), ("models", m), {}) for m, block in grid.models.items()}

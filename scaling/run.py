@@ -478,7 +478,7 @@ class Run:
         last_save, last_save_step = time.monotonic(), state.step
         self.write_record("running")
         batches = start(step_loader(self.source, spec, self.world, start=state.step))
-        curves = Curves(spec.logging, self.dir, self.world.is_main)
+        curves = Curves(spec, self.dir, self.world.is_main)
         while state.step < spec.steps:
             self.keep_fork()
             self.between_steps = False

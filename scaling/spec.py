@@ -181,6 +181,7 @@ class LoggingSpec(Frozen):
     """Live curves beside the record (open_clip_train's scalar names); off by default."""
 
     tensorboard: bool = Field(False, description="event files in <run dir>/tensorboard (needs the tensorboard extra)")
+    wandb: bool = Field(False, description="an offline wandb run in <run dir>/wandb (needs the wandb extra)")
     every: int = Field(10, ge=1, description="training scalars every N steps")
 
 

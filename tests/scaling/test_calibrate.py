@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from scaling.calibrate import Measured, key, short_run
+from scaling.calibrate import CalibrationJob, Measured, key, short_run
 from scaling.grid import load_grid
 from scaling.plan import Plan, build_tasks
+from scaling.run import Run
 from scaling.spec import parse_spec
 
 from .conftest import SMOKE, cli
@@ -51,8 +50,35 @@ def test_a_short_run_keeps_what_sets_the_step_cost():
     assert short.reference is None and short.steps == 8
 
 
-@pytest.mark.parametrize("method", ["jest", "drrho_distill"])
-def test_a_short_run_of_a_selecting_or_distilling_method_is_plain_clip(method):
-    spec = parse_spec({"method": method, "model": "w32-l1", "batch_size": 32, "reference": REFERENCE})
+def test_a_short_run_of_a_distilling_method_is_plain_clip():
+    spec = parse_spec({"method": "drrho_distill", "model": "w32-l1", "batch_size": 32, "reference": REFERENCE})
     short = short_run(spec)
     assert (short.method, short.selection, short.distill, short.steps) == ("clip", None, None, 8)
+
+
+JEST = {"method": "jest", "model": "w32-l1", "batch_size": 32, "reference": REFERENCE, "data": {"eval_size": 64}}
+
+
+def test_jest_is_calibrated_apart_from_plain_runs_of_its_model(tmp_path: Path):
+    """A JEST step loads and scores a super-batch: its own measurement, never plain CLIP's of the same batch."""
+    jest = parse_spec(JEST)
+    plain = parse_spec({**JEST, "method": "clip", "reference": None})
+    executor = load_grid(SMOKE).grid.executor
+    assert key(jest, executor, "local") != key(plain, executor, "local")
+    short = short_run(jest)
+    assert (short.method, short.selection, short.reference, short.steps) == ("jest", jest.selection, jest.reference, 8)
+
+
+def test_a_jest_calibration_times_the_scoring_of_each_super_batch(monkeypatch):
+    jest = parse_spec(JEST)
+    scored = []
+    select = Run.select
+
+    def counted(self, step, batch, reference):
+        scored.append(len(batch))
+        return select(self, step, batch, reference)
+
+    monkeypatch.setattr(Run, "select", counted)
+    figures = CalibrationJob(jest, threads=1)()
+    assert scored == [jest.loaded_batch_size] * 8  # warm-up + timed steps, each on a whole super-batch
+    assert all(figures[name] > 0 for name in ("startup_s", "step_s", "eval_s"))

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from scaling.datacomp import TASKS
 from scaling.errors import ConfigError
 from scaling.grid import load_grid
 from scaling.plan import build_tasks
+from scaling.spec import BenchmarkSpec
 
 from .conftest import SMOKE, cli
 
@@ -89,6 +91,21 @@ GOOD = SMOKE.read_text()
         ("    reference:\n", "    referenz:\n", "methods.drrho.referenz: unknown key; did you mean 'reference'?"),
         ("  timeout_min: 10", "  timeout_min: ten", "executor.timeout_min: Input should be a valid integer"),
         ("kind: auto", "kind: lokal", "executor.kind: Input should be 'auto', 'local', 'slurm' or 'debug'"),
+        (
+            "evaluation: {points: 2, size: 200}",
+            "evaluation: {points: 2, size: 200, clip_benchmark: {root: r, taks: [cifar10]}}",
+            "evaluation.clip_benchmark.taks: unknown key; did you mean 'tasks'?",
+        ),
+        (
+            "evaluation: {points: 2, size: 200}",
+            "evaluation: {points: 2, size: 200, clip_benchmark: {root: r, tasks: [cifar1O]}}",
+            "evaluation.clip_benchmark: unknown task 'cifar1O'",
+        ),
+        (
+            "evaluation: {points: 2, size: 200}",
+            "evaluation: {points: 2, size: 200, clip_benchmark: {}}",
+            "evaluation.clip_benchmark.root: Field required",
+        ),
     ],
 )
 def test_errors_name_the_key_path_and_line(tmp_path: Path, old: str, new: str, expected: str):
@@ -167,9 +184,32 @@ def test_the_analysis_block_is_checked_when_the_grid_loads(tmp_path: Path):
 
 def test_grid_logging_turns_on_live_curves_without_changing_run_ids():
     plain = load_grid(SMOKE)
-    logged = load_grid(SMOKE, ["logging.tensorboard=true", "logging.every=5"])
-    assert all(s.logging.tensorboard and s.logging.every == 5 for s in logged.runs)
+    logged = load_grid(SMOKE, ["logging.tensorboard=true", "logging.wandb=true", "logging.every=5"])
+    assert all(s.logging.tensorboard and s.logging.wandb and s.logging.every == 5 for s in logged.runs)
     assert [s.run_id for s in logged.runs] == [s.run_id for s in plain.runs]
+
+
+SUITE = """name: g
+out: out
+base: {model: w32-l1, batch_size: 32, data: {source: csv, path: pairs.csv, pool_size: 256}}
+evaluation:
+  imagenet: /data/imagenet/val
+  clip_benchmark: {root: /data/datacomp, tasks: [cifar10, country211]}
+axes: {seed: [0, 1]}
+"""
+
+
+def test_grid_evaluation_sets_the_benchmark_suite_of_every_run(tmp_path: Path):
+    grid = tmp_path / "g.yaml"
+    grid.write_text(SUITE)
+    runs = load_grid(grid).runs
+    assert len(runs) == 2
+    for run in runs:
+        assert run.eval.imagenet == "/data/imagenet/val"
+        assert run.eval.clip_benchmark == BenchmarkSpec(root="/data/datacomp", tasks=("cifar10", "country211"))
+    grid.write_text(SUITE.replace(", tasks: [cifar10, country211]", ""))
+    (default, _) = load_grid(grid).runs
+    assert default.eval.clip_benchmark.tasks == TASKS
 
 
 BASELINES = """name: baselines

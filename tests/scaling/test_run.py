@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import torch
 import yaml
 
 from scaling import records
+from scaling.curves import Curves
 from scaling.data.loader import batch_indices
 from scaling.errors import ConfigError
 from scaling.run import Diverged, Run, eval_steps, run
@@ -293,3 +295,55 @@ def test_tensorboard_curves_hold_the_training_scalars_and_the_evaluations(tmp_pa
     val = events.Scalars("val/val_loss")
     assert [(e.step, e.value) for e in val] == [(p.step, pytest.approx(p.val_loss)) for p in record.evals]
     assert "val/zeroshot_error/colour" in tags
+
+
+def wandb_records(path: Path) -> list:
+    """The protobuf records of an offline run's .wandb file: a ':W&B' header (7 bytes), then LevelDB's log
+    format (32 KiB blocks of chunks, each `crc32 <I, length <H, type <B`; type 1 whole, 2-3-4 first-middle-last)."""
+    from wandb.proto.wandb_internal_pb2 import Record
+
+    data, pos, pending, records = path.read_bytes(), 7, b"", []
+    assert data.startswith(b":W&B")
+    while pos + 7 <= len(data):
+        if (room := 32768 - pos % 32768) < 7:  # a block's tail too short for a chunk header is padding
+            pos += room
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        pending, pos = pending + data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind in (1, 4):
+            records.append(Record.FromString(pending))
+            pending = b""
+    return records
+
+
+def test_wandb_offline_run_holds_the_training_scalars_and_the_evaluations(tmp_path):
+    pytest.importorskip("wandb")
+    spec = parse_spec({**TINY, "logging": {"wandb": True, "every": 4}})
+    assert spec.run_id == parse_spec(TINY).run_id
+    record = run(spec, tmp_path, progress=False)
+    (path,) = (tmp_path / "runs" / spec.run_id / "wandb").glob("offline-run-*/run-*.wandb")
+    records = wandb_records(path)
+    (header,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    config = {item.key: json.loads(item.value_json) for item in header.config.update}
+    assert (header.run_id, header.display_name, config["model"]) == (spec.run_id, spec.run_id, spec.model)
+    rows = {
+        r.history.step.num: {
+            item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in r.history.item
+        }
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+    }
+    assert [step for step, row in rows.items() if "train/loss" in row] == list(range(4, spec.steps + 1, 4))
+    assert {"train/lr", "train/scale", "train/samples_per_second", "train/data_time"} <= set(rows[4])
+    assert [(p.step, rows[p.step]["val/val_loss"]) for p in record.evals] == [
+        (p.step, pytest.approx(p.val_loss)) for p in record.evals
+    ]
+    assert rows[spec.steps]["val/zeroshot_error/colour"] == pytest.approx(record.evals[-1].zeroshot_error["colour"])
+
+
+def test_wandb_without_its_package_is_one_error_naming_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # what `import wandb` meets where the extra is not installed
+    spec = parse_spec({**TINY, "logging": {"wandb": True}})
+    with pytest.raises(ConfigError, match=r"^logging.wandb: .*pip install 'clip-scaling\[wandb\]'$"):
+        Curves(spec, tmp_path, main=True)
+    Curves(spec, tmp_path, main=False).close()  # other ranks log nothing and need nothing

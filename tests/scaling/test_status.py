@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from scaling.plan import SweepFile, Task, build_tasks
 from scaling.records import Record
 from scaling.status import progress, task_status
 
-from .conftest import SMOKE, cli, csv_grid, write_csv_pool
+from .conftest import REPO, SMOKE, cli, csv_grid, write_csv_pool
 
 
 @pytest.fixture
@@ -90,6 +92,20 @@ def test_status_of_a_finished_sweep(local_smoke: Path):
     result = cli("scaling.status", local_smoke)
     assert result.returncode == 0, result.stderr
     assert "6 tasks: pending 0, running 0, requeued 0, done 6, failed 0" in result.stdout
+
+
+def test_a_reader_that_leaves_early_ends_status_quietly(sweep: SweepFile):
+    """`python -m scaling.status <dir> | head`: no BrokenPipeError traceback, the shell's SIGPIPE code (141)."""
+    sweep.save()
+    read, write = os.pipe()
+    subprocess.run(["head", "-n", "0"], stdin=read, check=True)  # a reader that has left before status writes
+    os.close(read)
+    try:
+        status = [sys.executable, "-m", "scaling.status", str(sweep.out), "--all"]
+        result = subprocess.run(status, stdout=write, stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120)
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (141, "")
 
 
 def test_a_failed_run_shows_its_error_and_completes_after_resubmission(tmp_path: Path):
