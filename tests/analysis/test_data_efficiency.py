@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.bootstrap import bootstrap_laws
-from analysis.data_efficiency import References, main, n_star, reach
+from analysis.data_efficiency import References, convergence, main, n_star, reach
 
 from .common import study
 from .synthetic_records import POOL_SWEEP, write_pool_sweep
@@ -128,8 +128,10 @@ def test_command_line_on_a_sweeps_records_finds_the_known_slopes_and_draws_isoda
     assert slopes[("w32-l1", "drrho")] == pytest.approx(0.5, abs=1e-6)
     first = [row for row in summary["n_star"] if row["model"] == "w32-l1" and row["method"] == "drrho"]
     assert [row["n_star"] for row in first] == pytest.approx([30 * m**0.5 for m in POOL_SWEEP["references"]])
+    runs = len(list(sweep.rglob("record.json")))
+    assert summary["convergence"] == {"flat": runs}  # one evaluation per run: nothing changes after it
     written = {p.name for p in out.iterdir()}
-    assert written == {f"{name}.csv" for name in ("n_star", "slopes", "slope_differences", "data")} | {
+    assert written == {f"{name}.csv" for name in ("n_star", "slopes", "slope_differences", "data", "convergence")} | {
         "summary.json",
         "isodata.png",
         "isodata.pdf",
@@ -214,3 +216,22 @@ def test_a_curve_of_one_pool_is_left_out_and_named():
     assert "curve drrho | clip-60000 left out: fewer than two pools" in found.notes
     drrho = found.table[found.table["method"] == "drrho"]
     assert list(drrho["m"]) == list(REFERENCE_POOLS[:-1])
+
+
+def test_convergence_tells_a_flat_run_from_one_past_its_best_and_one_still_falling():
+    curves = {
+        "flat": [5.0, 3.0, 2.0, 1.96],  # within 5 % over the last two evaluations, at its best
+        "overfit": [5.0, 2.0, 3.0, 3.1],  # best at the second evaluation, then 55 % above it
+        "falling": [5.0, 4.0, 3.0, 2.5],  # still dropping 17 % at the end
+    }
+    records = pd.DataFrame(
+        [
+            {"run_id": run, "method": "clip", "samples_seen": 1000 * 2**i, "val_loss": loss}
+            for run, losses in curves.items()
+            for i, loss in enumerate(losses)
+        ]
+    )
+    table = convergence(records, "val_loss").set_index("run_id")
+    assert table["verdict"].to_dict() == {"flat": "flat", "overfit": "past its best", "falling": "still falling"}
+    assert table.loc["overfit", ["best", "best_at", "final", "samples_seen"]].tolist() == [2.0, 2000, 3.1, 8000]
+    assert table.loc["falling", "last_change"] == pytest.approx(2.5 / 3.0 - 1)
