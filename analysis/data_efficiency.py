@@ -14,7 +14,7 @@ measured (its own noise is not resampled).
 
 With `--chinchilla`, the same table also gets L(N, D) = E + A/N^alpha + B/D^beta per method, N the model size
 column and D the unique pool, with the paired-bootstrap difference of each method's exponents from CLIP's
-(`analysis.compare`); a steered method's rows are those of its largest-m reference (its best), so every
+(`analysis.compare`); a steered method's rows are those of its largest-m references (its best; one per seed), so every
 configuration (N, D) is one run per method.
 
 Command line: python -m analysis.data_efficiency SWEEP_DIR|CSV [--y COL] [--pool COL] [--by COL] [--model COL]
@@ -255,8 +255,9 @@ def n_star(study: Study, refs: References) -> NStar:
 def chinchilla(study: Study, refs: References, size: str) -> tuple[dict[str, Comparison], list[str]]:
     """L(N = `size`, D = the study's pool) per method, each method but the baseline (CLIP when present)
     compared with it: paired bootstrap over configurations (model size, pool), DRRho's rows those of its
-    largest-m references (one per seed; seeds of a configuration are averaged). Fitted on every configuration (Hoffmann et al.'s approach 3), none held out; a
-    method that cannot be fitted (too few configurations) is named in the notes returned beside."""
+    largest-m references (one per seed; seeds of a configuration are averaged). Fitted on every configuration
+    (Hoffmann et al.'s approach 3), none held out; a method that cannot be fitted (too few configurations) is
+    named in the notes returned beside."""
     references = refs.table(study.data)
     largest = references.loc[references["m"] == references["m"].max(), "reference"]  # one per seed
     data = study.data[study.data[refs.id].isna() | study.data[refs.id].isin(largest)]
