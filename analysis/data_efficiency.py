@@ -14,8 +14,8 @@ measured (its own noise is not resampled).
 
 With `--chinchilla`, the same table also gets L(N, D) = E + A/N^alpha + B/D^beta per method, N the model size
 column and D the unique pool, with the paired-bootstrap difference of each method's exponents from CLIP's
-(`analysis.compare`); a steered method's rows are those of its largest-m references (its best; one per seed), so every
-configuration (N, D) is one run per method.
+(`analysis.compare`); a steered method's rows are those of its largest-m references (its best, one per seed),
+so every configuration (N, D) is one run per method and seed, as for an unsteered one.
 
 Command line: python -m analysis.data_efficiency SWEEP_DIR|CSV [--y COL] [--pool COL] [--by COL] [--model COL]
 [--reference COL --reference-pool COL --reference-error COL] [--law power|saturating] [--targets E1,E2]
