@@ -125,7 +125,7 @@ class NStar:
 
     table: pd.DataFrame
     slopes: pd.DataFrame
-    slope_differences: pd.DataFrame  # each method's slope minus CLIP's (or the first method's), paired draws
+    slope_differences: pd.DataFrame  # slope minus CLIP's and FastCLIP's (`baseline_pairs`), paired draws
     bootstraps: dict[Hashable, Bootstrap]
     notes: list[str] = field(default_factory=list)
 
@@ -195,22 +195,30 @@ def _interval(draws: np.ndarray, ci: float) -> tuple[float, float]:
 
 
 def _slope_rows(slopes: dict[Hashable, tuple[float, np.ndarray, int]], ci: float) -> tuple[list, list]:
-    """A row per method (slope, interval, references, valid draws), and per method but the first (CLIP when
-    present) its slope minus the first's, paired draw by draw."""
+    """A row per method (slope, interval, references, valid draws), and per (baseline, method) pair of
+    `baseline_pairs` the method's slope minus the baseline's, paired draw by draw."""
     rows = [
         {"method": k, "slope": full, **dict(zip(("lo", "hi"), _interval(d, ci), strict=True))}
         | {"references": refs, "valid_draws": int(np.isfinite(d).sum())}
         for k, (full, d, refs) in slopes.items()
     ]
-    methods = list(slopes)
-    base = "clip" if "clip" in slopes else methods[0]
     differences = [
         {"method": k, "versus": base}
         | paired_difference(slopes[base][0], slopes[k][0], slopes[k][1] - slopes[base][1], ci)
-        for k in methods
-        if k != base
+        for base, k in baseline_pairs(list(slopes))
     ]
     return rows, differences
+
+
+CONTROLS = ("clip", "fastclip")  # plain training, and the no-reference control of DRRho-CLIP's estimator
+
+
+def baseline_pairs(methods: list) -> list[tuple]:
+    """(baseline, method) pairs to difference: every method against CLIP (else the first method), and every
+    other method against FastCLIP too when present, so DRRho-CLIP's gain is also measured against the same
+    estimator without a reference."""
+    bases = [b for b in CONTROLS if b in methods] or methods[:1]
+    return [(base, k) for i, base in enumerate(bases) for k in methods if k not in bases[: i + 1]]
 
 
 def n_star(study: Study, refs: References) -> NStar:
@@ -253,11 +261,11 @@ def n_star(study: Study, refs: References) -> NStar:
 
 
 def chinchilla(study: Study, refs: References, size: str) -> tuple[dict[str, Comparison], list[str]]:
-    """L(N = `size`, D = the study's pool) per method, each method but the baseline (CLIP when present)
-    compared with it: paired bootstrap over configurations (model size, pool), DRRho's rows those of its
-    largest-m references (one per seed; seeds of a configuration are averaged). Fitted on every configuration
-    (Hoffmann et al.'s approach 3), none held out; a method that cannot be fitted (too few configurations) is
-    named in the notes returned beside."""
+    """L(N = `size`, D = the study's pool) per method, each method compared with CLIP (else the first method)
+    and with FastCLIP when present (`baseline_pairs`), keyed "drrho" and "drrho vs fastclip": paired bootstrap
+    over configurations (model size, pool), DRRho's rows those of its largest-m references (one per seed; seeds
+    of a configuration are averaged). Fitted on every configuration (Hoffmann et al.'s approach 3), none held
+    out; a method that cannot be fitted (too few configurations) is named in the notes returned beside."""
     references = refs.table(study.data)
     largest = references.loc[references["m"] == references["m"].max(), "reference"]  # one per seed
     data = study.data[study.data[refs.id].isna() | study.data[refs.id].isin(largest)]
@@ -265,14 +273,14 @@ def chinchilla(study: Study, refs: References, size: str) -> tuple[dict[str, Com
     data = data.assign(**{cli.COMPUTE_6ND: 6.0 * n * d})
     options = replace(study.options, law="chinchilla", n=size, d=study.x, frontier="all", config=(size, study.x))
     pool = Study.of(data, cli.COMPUTE_6ND, study.y, by=study.by, options=options, labels=study.labels)
-    methods = [str(m) for m in pool.levels]
-    base = "clip" if "clip" in methods else methods[0]
     comparisons, notes = {}, []
-    for method in (m for m in methods if m != base):
+    pairs = baseline_pairs([str(m) for m in pool.levels])
+    for base, method in pairs:
+        name = method if base == pairs[0][0] else f"{method} vs {base}"  # "drrho", and "drrho vs fastclip"
         try:
-            comparisons[method] = compare_methods(pool, baseline=base, treatment=method, holdout=0)
+            comparisons[name] = compare_methods(pool, baseline=base, treatment=method, holdout=0)
         except InputError as err:  # e.g. too few configurations for 5 parameters (a sweep still running)
-            notes.append(f"L(N, D) of {method}: {err}")
+            notes.append(f"L(N, D) of {method} vs {base}: {err}")
     return comparisons, notes
 
 
@@ -397,7 +405,7 @@ def _main(argv: Sequence[str] | None) -> int:
         counts = ", ".join(f"{n} {verdict}" for verdict, n in converged["verdict"].value_counts().items())
         print(f"\nconvergence of the {len(converged)} runs on their pools (last two evaluations): {counts}")
     for method, comparison in comparisons.items():
-        print(f"\nL(N, D) with N = {args.size}, D = {args.pool}, {method} vs {comparison.baseline}:")
+        print(f"\nL(N, D) with N = {args.size}, D = {args.pool}, {comparison.treatment} vs {comparison.baseline}:")
         print_report(comparison.summary())
     return 0
 
