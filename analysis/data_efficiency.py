@@ -14,12 +14,14 @@ measured (its own noise is not resampled).
 
 With `--chinchilla`, the same table also gets L(N, D) = E + A/N^alpha + B/D^beta per method, N the model size
 column and D the unique pool, with the paired-bootstrap difference of each method's exponents from CLIP's
-(`analysis.compare`); a steered method's rows are those of its largest-m reference (its best), so every
-configuration (N, D) is one run per method.
+(`analysis.compare`); a steered method's rows are those of its largest-m references (its best, one per seed),
+so every configuration (N, D) is one run per method and seed, as for an unsteered one.
 
 Command line: python -m analysis.data_efficiency SWEEP_DIR|CSV [--y COL] [--pool COL] [--by COL] [--model COL]
 [--reference COL --reference-pool COL --reference-error COL] [--law power|saturating] [--targets E1,E2]
 [--chinchilla] [--bootstrap N] [--out DIR] [--json]
+
+From a sweep directory it also says whether each run converged on its pool (`convergence`, `convergence.csv`).
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ class NStar:
 
     table: pd.DataFrame
     slopes: pd.DataFrame
-    slope_differences: pd.DataFrame  # each method's slope minus CLIP's (or the first method's), paired draws
+    slope_differences: pd.DataFrame  # slope minus CLIP's and FastCLIP's (`baseline_pairs`), paired draws
     bootstraps: dict[Hashable, Bootstrap]
     notes: list[str] = field(default_factory=list)
 
@@ -193,22 +195,30 @@ def _interval(draws: np.ndarray, ci: float) -> tuple[float, float]:
 
 
 def _slope_rows(slopes: dict[Hashable, tuple[float, np.ndarray, int]], ci: float) -> tuple[list, list]:
-    """A row per method (slope, interval, references, valid draws), and per method but the first (CLIP when
-    present) its slope minus the first's, paired draw by draw."""
+    """A row per method (slope, interval, references, valid draws), and per (baseline, method) pair of
+    `baseline_pairs` the method's slope minus the baseline's, paired draw by draw."""
     rows = [
         {"method": k, "slope": full, **dict(zip(("lo", "hi"), _interval(d, ci), strict=True))}
         | {"references": refs, "valid_draws": int(np.isfinite(d).sum())}
         for k, (full, d, refs) in slopes.items()
     ]
-    methods = list(slopes)
-    base = "clip" if "clip" in slopes else methods[0]
     differences = [
         {"method": k, "versus": base}
         | paired_difference(slopes[base][0], slopes[k][0], slopes[k][1] - slopes[base][1], ci)
-        for k in methods
-        if k != base
+        for base, k in baseline_pairs(list(slopes))
     ]
     return rows, differences
+
+
+CONTROLS = ("clip", "fastclip")  # plain training, and the no-reference control of DRRho-CLIP's estimator
+
+
+def baseline_pairs(methods: list) -> list[tuple]:
+    """(baseline, method) pairs to difference: every method against CLIP (else the first method), and every
+    other method against FastCLIP too when present, so DRRho-CLIP's gain is also measured against the same
+    estimator without a reference."""
+    bases = [b for b in CONTROLS if b in methods] or methods[:1]
+    return [(base, k) for i, base in enumerate(bases) for k in methods if k not in bases[: i + 1]]
 
 
 def n_star(study: Study, refs: References) -> NStar:
@@ -251,32 +261,71 @@ def n_star(study: Study, refs: References) -> NStar:
 
 
 def chinchilla(study: Study, refs: References, size: str) -> tuple[dict[str, Comparison], list[str]]:
-    """L(N = `size`, D = the study's pool) per method, each method but the baseline (CLIP when present)
-    compared with it: paired bootstrap over configurations (model size, pool), DRRho's rows those of its
-    largest-m reference. Fitted on every configuration (Hoffmann et al.'s approach 3), none held out; a
-    method that cannot be fitted (too few configurations) is named in the notes returned beside."""
-    largest = refs.table(study.data)["reference"].iloc[-1:]
+    """L(N = `size`, D = the study's pool) per method, each method compared with CLIP (else the first method)
+    and with FastCLIP when present (`baseline_pairs`), keyed "drrho" and "drrho vs fastclip": paired bootstrap
+    over configurations (model size, pool), DRRho's rows those of its largest-m references (one per seed; seeds
+    of a configuration are averaged). Fitted on every configuration (Hoffmann et al.'s approach 3), none held
+    out; a method that cannot be fitted (too few configurations) is named in the notes returned beside."""
+    references = refs.table(study.data)
+    largest = references.loc[references["m"] == references["m"].max(), "reference"]  # one per seed
     data = study.data[study.data[refs.id].isna() | study.data[refs.id].isin(largest)]
     n, d = (data[c].astype(float) for c in (size, study.x))
     data = data.assign(**{cli.COMPUTE_6ND: 6.0 * n * d})
     options = replace(study.options, law="chinchilla", n=size, d=study.x, frontier="all", config=(size, study.x))
     pool = Study.of(data, cli.COMPUTE_6ND, study.y, by=study.by, options=options, labels=study.labels)
-    methods = [str(m) for m in pool.levels]
-    base = "clip" if "clip" in methods else methods[0]
     comparisons, notes = {}, []
-    for method in (m for m in methods if m != base):
+    pairs = baseline_pairs([str(m) for m in pool.levels])
+    for base, method in pairs:
+        name = method if base == pairs[0][0] else f"{method} vs {base}"  # "drrho", and "drrho vs fastclip"
         try:
-            comparisons[method] = compare_methods(pool, baseline=base, treatment=method, holdout=0)
+            comparisons[name] = compare_methods(pool, baseline=base, treatment=method, holdout=0)
         except InputError as err:  # e.g. too few configurations for 5 parameters (a sweep still running)
-            notes.append(f"L(N, D) of {method}: {err}")
+            notes.append(f"L(N, D) of {method} vs {base}: {err}")
     return comparisons, notes
 
 
-def read_source(path: str) -> pd.DataFrame:
-    """A CSV as it is, or a sweep's records as the data-axis table (`analysis.records.data_axis_table`)."""
+CONVERGENCE_TOLERANCE = 0.05  # relative change of the error that counts as flat
+
+
+def convergence(records: pd.DataFrame, y: str, tol: float = CONVERGENCE_TOLERANCE) -> pd.DataFrame:
+    """Did each run (references included) converge on its pool? One row per finished run, from its evaluations:
+    `final`, `best` and where it was reached, the relative change over the last two evaluations, and a verdict.
+    n*(m) compares pools, so each run should be limited by its pool, not by its length: 'flat' (the last change
+    within `tol` and the final within `tol` of the best), 'past its best' (the final more than `tol` above an
+    earlier best: the run overfit its pool, so the pool, not the length, limits it) or 'still falling' (the last
+    change below −`tol`: more training would lower it)."""
+    require_columns(records, ["run_id", "samples_seen", y])
+    curves = records[np.isfinite(records[y].astype(float))].sort_values(["run_id", "samples_seen"])
+    by_run = curves.groupby("run_id", sort=False)
+    last_two = by_run.tail(2).groupby("run_id", sort=False)[y]
+    best_at = curves.loc[by_run[y].idxmin(), ["run_id", "samples_seen"]].set_index("run_id")["samples_seen"]
+    keep = [c for c in ("model", "method", "seed", "data.pool_size", "reference.run_id") if c in curves]
+    table = (
+        by_run[keep]
+        .first()
+        .assign(
+            samples_seen=by_run["samples_seen"].max(),
+            final=last_two.last(),
+            best=by_run[y].min(),
+            best_at=best_at,
+            last_change=last_two.last() / last_two.first() - 1,
+        )
+    )
+    verdict = np.where(
+        table["final"] > table["best"] * (1 + tol),
+        "past its best",
+        np.where(table["last_change"] < -tol, "still falling", "flat"),
+    )
+    return table.assign(verdict=verdict).reset_index()
+
+
+def read_source(path: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A CSV as it is, or a sweep's records as the data-axis table (`analysis.records.data_axis_table`) with
+    the records themselves (every evaluation: what `convergence` reads); a CSV has no records."""
     if Path(path).is_dir():
-        return data_axis_table(load_records(path))
-    return read_table(path)
+        records = load_records(path)
+        return data_axis_table(records), records
+    return read_table(path), None
 
 
 def _print_report(result: NStar, reached: pd.DataFrame | None) -> None:
@@ -318,7 +367,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     options = cli.fit_options(args, **({} if args.frontier else {"frontier": "all"}))
     refs = References(args.reference, args.reference_pool, args.reference_error or f"reference.{args.y}")
-    table = read_source(args.source)
+    table, records = read_source(args.source)
     require_columns(table, [refs.error])
     table = transform_y(table, refs.error, options.y_transform)
     model = None if args.model == "none" else args.model
@@ -335,10 +384,14 @@ def _main(argv: Sequence[str] | None) -> int:
         require_columns(study.data, [args.size])
     comparisons, notes = chinchilla(study, refs, args.size) if args.chinchilla else ({}, [])
     result.notes.extend(notes)
+    converged = None if records is None else convergence(records, args.y)
     if args.out:
         write_outputs(result, study, refs, args.size, args.out)
+        if converged is not None:
+            converged.to_csv(Path(args.out) / "convergence.csv", index=False)
     summary = {
         **result.summary(),
+        "convergence": None if converged is None else converged["verdict"].value_counts().to_dict(),
         "reach": None if reached is None else reached.to_dict("records"),
         "chinchilla": {str(m): c.summary() for m, c in comparisons.items()},
     }
@@ -348,8 +401,11 @@ def _main(argv: Sequence[str] | None) -> int:
         cli.print_json(summary)
         return 0
     _print_report(result, reached)
+    if converged is not None:
+        counts = ", ".join(f"{n} {verdict}" for verdict, n in converged["verdict"].value_counts().items())
+        print(f"\nconvergence of the {len(converged)} runs on their pools (last two evaluations): {counts}")
     for method, comparison in comparisons.items():
-        print(f"\nL(N, D) with N = {args.size}, D = {args.pool}, {method} vs {comparison.baseline}:")
+        print(f"\nL(N, D) with N = {args.size}, D = {args.pool}, {comparison.treatment} vs {comparison.baseline}:")
         print_report(comparison.summary())
     return 0
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.bootstrap import bootstrap_laws
-from analysis.data_efficiency import References, main, n_star, reach
+from analysis.data_efficiency import References, baseline_pairs, convergence, main, n_star, reach
 
 from .common import study
 from .synthetic_records import POOL_SWEEP, write_pool_sweep
@@ -78,10 +78,13 @@ def test_slope_of_n_star_in_m_is_one_half_for_drrho_and_one_without_a_reference(
         assert row["lo"] < truth < row["hi"]
         assert row["references"] == len(REFERENCE_POOLS) and row["valid_draws"] == 300
     assert slopes.loc["drrho", "hi"] < 0.9  # the two predictions are told apart
-    versus = result.slope_differences.set_index("method")
-    assert set(versus["versus"]) == {"clip"}
-    assert versus.loc["drrho", "delta"] == pytest.approx(-0.5, abs=0.05)
-    assert versus.loc["drrho", "lo"] < -0.5 < versus.loc["drrho", "hi"] < 0  # paired draws: DRRho flatter
+    versus = result.slope_differences.set_index(["versus", "method"])
+    assert list(versus.index) == [("clip", "fastclip"), ("clip", "drrho"), ("fastclip", "drrho")]
+    for control in ("clip", "fastclip"):  # against plain training, and against the same estimator without a reference
+        row = versus.loc[(control, "drrho")]
+        assert row["delta"] == pytest.approx(-0.5, abs=0.05)
+        assert row["lo"] < -0.5 < row["hi"] < 0  # paired draws: DRRho flatter
+    assert versus.loc[("clip", "fastclip"), "lo"] < 0 < versus.loc[("clip", "fastclip"), "hi"]  # both slope 1
 
 
 def test_reach_gives_the_pool_needed_for_a_target_error():
@@ -128,8 +131,10 @@ def test_command_line_on_a_sweeps_records_finds_the_known_slopes_and_draws_isoda
     assert slopes[("w32-l1", "drrho")] == pytest.approx(0.5, abs=1e-6)
     first = [row for row in summary["n_star"] if row["model"] == "w32-l1" and row["method"] == "drrho"]
     assert [row["n_star"] for row in first] == pytest.approx([30 * m**0.5 for m in POOL_SWEEP["references"]])
+    runs = len(list(sweep.rglob("record.json")))
+    assert summary["convergence"] == {"flat": runs}  # one evaluation per run: nothing changes after it
     written = {p.name for p in out.iterdir()}
-    assert written == {f"{name}.csv" for name in ("n_star", "slopes", "slope_differences", "data")} | {
+    assert written == {f"{name}.csv" for name in ("n_star", "slopes", "slope_differences", "data", "convergence")} | {
         "summary.json",
         "isodata.png",
         "isodata.pdf",
@@ -202,6 +207,7 @@ def test_command_line_on_any_csv_with_n_d_and_error_columns_recovers_a_known_law
     beta = law["input_exponents"]["beta"]
     truth = TRUTH["drrho"][4] - TRUTH["clip"][4]
     assert beta["delta"] == pytest.approx(truth, abs=0.05) and beta["lo"] < truth < beta["hi"]
+    assert set(summary["chinchilla"]) == {"drrho"}  # no FastCLIP rows: DRRho-CLIP against CLIP only
     assert main([*args, "--chinchilla", "--size", "params"]) == 2  # N named but absent: one line, status 2
     assert "column 'params' not found" in capsys.readouterr().err
 
@@ -214,3 +220,33 @@ def test_a_curve_of_one_pool_is_left_out_and_named():
     assert "curve drrho | clip-60000 left out: fewer than two pools" in found.notes
     drrho = found.table[found.table["method"] == "drrho"]
     assert list(drrho["m"]) == list(REFERENCE_POOLS[:-1])
+
+
+def test_convergence_tells_a_flat_run_from_one_past_its_best_and_one_still_falling():
+    curves = {
+        "flat": [5.0, 3.0, 2.0, 1.96],  # within 5 % over the last two evaluations, at its best
+        "overfit": [5.0, 2.0, 3.0, 3.1],  # best at the second evaluation, then 55 % above it
+        "falling": [5.0, 4.0, 3.0, 2.5],  # still dropping 17 % at the end
+    }
+    records = pd.DataFrame(
+        [
+            {"run_id": run, "method": "clip", "samples_seen": 1000 * 2**i, "val_loss": loss}
+            for run, losses in curves.items()
+            for i, loss in enumerate(losses)
+        ]
+    )
+    table = convergence(records, "val_loss").set_index("run_id")
+    assert table["verdict"].to_dict() == {"flat": "flat", "overfit": "past its best", "falling": "still falling"}
+    assert table.loc["overfit", ["best", "best_at", "final", "samples_seen"]].tolist() == [2.0, 2000, 3.1, 8000]
+    assert table.loc["falling", "last_change"] == pytest.approx(2.5 / 3.0 - 1)
+
+
+def test_each_method_is_compared_with_clip_and_with_fastclip_the_same_estimator_without_a_reference():
+    assert baseline_pairs(["clip", "drrho", "fastclip"]) == [
+        ("clip", "drrho"),
+        ("clip", "fastclip"),
+        ("fastclip", "drrho"),
+    ]
+    assert baseline_pairs(["clip", "drrho"]) == [("clip", "drrho")]
+    assert baseline_pairs(["drrho", "fastclip"]) == [("fastclip", "drrho")]
+    assert baseline_pairs(["a", "b"]) == [("a", "b")]  # no control: the first method is the baseline

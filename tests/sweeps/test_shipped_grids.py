@@ -112,20 +112,20 @@ def test_cpu_baselines_grid_runs_every_method_at_matched_samples_and_jest_also_a
         assert min(abs(r - 1) for r in ratios) < 0.03, (spec.method, spec.samples_seen, ratios)
 
 
-def test_the_data_efficiency_grid_trains_four_references_and_steers_only_drrho_with_them():
+def test_the_data_efficiency_grid_trains_four_references_per_seed_and_steers_only_drrho_with_them():
     expansion = load_grid(SWEEPS / "cpu_data_efficiency.yaml")
     refs = expansion.references
-    assert sorted(r.data.pool_size for r in refs) == [800, 3200, 12800, 25600]  # m over 1.5 decades
+    assert sorted(r.data.pool_size for r in refs) == [400, 400, 1600, 1600, 6400, 6400, 12800, 12800]  # 1.5 decades
     assert {(r.model, r.method, r.data.seed) for r in refs} == {("w48-l2", "clip", 1)}  # the other pool
+    assert sorted(r.seed for r in refs) == [0] * 4 + [1] * 4
     table = runs_by("cpu_data_efficiency.yaml")
-    for model in ("w48-l2", "w32-l1"):
-        assert len(table[("clip", model)]) == len(table[("fastclip", model)]) == 4  # one run per pool n
-    assert len(table[("drrho", "w48-l2")]) == 4 * 4  # per pool and reference
-    smaller = [s for s in expansion.runs if s.model == "w32-l1" and s.method == "drrho"]
-    assert {(s.data.pool_size, s.reference.run.data.pool_size) for s in smaller} == {
-        (n, m)
-        for n in (400, 1600, 6400, 25600)
-        for m in (800, 25600)  # the smallest and largest reference
-    }
+    assert len(table[("clip", "w48-l2")]) == 2 * 6  # one run per pool n and seed
+    assert len(table[("fastclip", "w48-l2")]) == len(table[("clip", "w32-l1")]) == 6
+    assert len(table[("drrho", "w48-l2")]) == 2 * 4 * 6  # per seed, reference and pool
+    steered = [s for s in expansion.runs if s.method == "drrho"]
+    assert all(s.reference.run.seed == s.seed for s in steered)  # each seed's own references
+    smaller = [s for s in steered if s.model == "w32-l1"]
+    assert {s.reference.run.data.pool_size for s in smaller} == {400, 12800}  # the smallest and largest reference
     assert {s.data.seed for s in expansion.runs} == {0}
-    assert len({s.samples_seen for s in (*expansion.runs, *refs)}) == 1  # only the pool differs
+    for spec in (*expansion.runs, *refs):  # every run sees its pool 16 times
+        assert spec.samples_seen == 16 * spec.data.pool_size, spec
