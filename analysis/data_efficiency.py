@@ -404,7 +404,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if converged is not None:
         counts = ", ".join(f"{n} {verdict}" for verdict, n in converged["verdict"].value_counts().items())
         print(f"\nconvergence of the {len(converged)} runs on their pools (last two evaluations): {counts}")
-    for method, comparison in comparisons.items():
+    for comparison in comparisons.values():
         print(f"\nL(N, D) with N = {args.size}, D = {args.pool}, {comparison.treatment} vs {comparison.baseline}:")
         print_report(comparison.summary())
     return 0
