@@ -174,6 +174,13 @@ def task_flops(task: Task) -> float:
     return total
 
 
+def duration(seconds: float) -> str:
+    """A wall time in the unit a person reads it in: '40 s', '13.4 min', '2.5 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.3g} min" if seconds < 5400 else f"{seconds / 3600:.3g} h"
+
+
 def local_wall_s(tasks: list[Task], seconds: dict[str, float], parallel: int) -> float:
     """Wall time of running `tasks` as the local driver does: at each moment, in order, every task whose
     dependencies (among these) have ended starts while fewer than `parallel` run. A task without a time
@@ -249,9 +256,7 @@ class Plan:
             for d, h in hours.items()
         )
         if self.kind in ("local", "debug") and seconds:
-            estimate += (
-                f"; about {local_wall_s(self.todo, seconds, self.local_slots[0]) / 60:.3g} min of wall time here"
-            )
+            estimate += f"; about {duration(local_wall_s(self.todo, seconds, self.local_slots[0]))} of wall time here"
         left_out = f" ({unknown} task(s) of unknown size left out: set data.pool_size)" if unknown else ""
         if measured:
             basis = f"{measured} task(s) timed on this executor by --calibrate ({self.out / CALIBRATION_FILE})"

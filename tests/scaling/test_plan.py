@@ -8,7 +8,7 @@ import pytest
 
 from scaling.calibrate import Measured, key
 from scaling.grid import load_grid
-from scaling.plan import Plan, Task, build_tasks, local_wall_s
+from scaling.plan import Plan, Task, build_tasks, duration, local_wall_s
 
 from .conftest import SMOKE
 
@@ -44,4 +44,9 @@ def test_a_calibrated_local_plan_states_its_wall_time(tmp_path: Path):
     measured = {key(t.spec, executor, "local"): Measured(startup_s=1.0, step_s=0.5, eval_s=2.0) for t in tasks}
     plan = Plan("smoke", tmp_path, tasks, tasks, executor, "local", local_slots=(1, 1), measured=measured)
     wall = sum(1.0 + t.spec.steps * 0.5 + t.spec.eval.points * 2.0 for t in tasks)  # one at a time
-    assert f"about {wall / 60:.3g} min of wall time here" in "\n".join(plan.cost_lines())
+    assert f"about {duration(wall)} of wall time here" in "\n".join(plan.cost_lines())
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(4.2, "4 s"), (89, "89 s"), (804, "13.4 min"), (9000, "2.5 h")])
+def test_a_duration_is_shown_in_the_unit_a_person_reads_it_in(seconds: float, shown: str):
+    assert duration(seconds) == shown
