@@ -244,7 +244,7 @@ class Plan:
                 unknown += 1
                 continue
             flops += f
-            seconds[task.id], timed = self.task_seconds(task, f)
+            seconds[task.id], timed = self.task_seconds(task, f, res.throughput_gflops)
             measured += timed
             if not timed:
                 rates[device].add(res.throughput_gflops)
@@ -269,15 +269,15 @@ class Plan:
             f"  ({basis})",
         ]
 
-    def task_seconds(self, task: Task, flops: float) -> tuple[float, bool]:
-        """A task's wall time on its resources, and whether --calibrate timed it (else: its FLOPs at the
-        executor's assumed throughput; a cache job is never timed)."""
+    def task_seconds(self, task: Task, flops: float, throughput_gflops: float) -> tuple[float, bool]:
+        """A task's wall time on its resources, and whether --calibrate timed it (else: its FLOPs at its
+        resources' assumed throughput; a cache job is never timed)."""
         from scaling.calibrate import key
 
         cost = self.measured.get(key(task.spec, self.executor, self.kind)) if task.spec is not None else None
         if cost is not None:
             return cost.run_s(task.spec, task.spec.eval.points), True
-        return flops / (self.executor.resources_for(task.model).throughput_gflops * 1e9), False
+        return flops / (throughput_gflops * 1e9), False
 
     def executor_line(self) -> str:
         if self.kind in ("local", "debug"):
