@@ -26,6 +26,7 @@ From a sweep directory it also says whether each run converged on its pool (`con
 
 from __future__ import annotations
 
+import argparse
 import sys
 import warnings
 from collections.abc import Hashable, Sequence
@@ -319,6 +320,34 @@ def convergence(records: pd.DataFrame, y: str, tol: float = CONVERGENCE_TOLERANC
     return table.assign(verdict=verdict).reset_index()
 
 
+def lengths(
+    records: pd.DataFrame, y: str, pool: str = "data.pool_size", tol: float = CONVERGENCE_TOLERANCE
+) -> pd.DataFrame:
+    """How long must a run train to converge on its pool? From a length check (the same model, method and seed
+    trained on each pool for several numbers of epochs), one row per pool: the lengths `tried`, the `epochs` whose
+    final error is lowest and that `final`, `lowest` (the lowest error any run of the pool reached at any
+    evaluation: what early stopping of a longer run would give), and a verdict. Small pools overfit, so their
+    final error rises with length; large ones need longer; so the length is chosen per pool, not once.
+    'converged': the chosen final is within `tol` of `lowest` and a longer run was tried; 'lower on the way': a
+    run got more than `tol` lower before its end than any run's final (early stopping would beat every length
+    tried); 'no longer run': the longest length won, so it is unchecked."""
+    runs = convergence(records, y, tol)
+    require_columns(runs, [pool])
+    keys = [c for c in ("model", "method", "seed", pool) if c in runs]
+    runs = runs.assign(epochs=runs["samples_seen"] / runs[pool]).sort_values([*keys, "epochs"])
+    by_pool = runs.groupby(keys, sort=False)
+    table = runs.loc[by_pool["final"].idxmin(), [*keys, "epochs", "final"]].set_index(keys)
+    table["lowest"] = by_pool["best"].min()
+    table["tried"] = by_pool["epochs"].agg(lambda e: ", ".join(f"{v:g}" for v in e))
+    longest = by_pool["epochs"].max()
+    table["verdict"] = np.select(
+        [table["epochs"] == longest, table["final"] <= table["lowest"] * (1 + tol)],
+        ["no longer run", "converged"],
+        "lower on the way",
+    )
+    return table.reset_index()
+
+
 def read_source(path: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """A CSV as it is, or a sweep's records as the data-axis table (`analysis.records.data_axis_table`) with
     the records themselves (every evaluation: what `convergence` reads); a CSV has no records."""
@@ -363,8 +392,11 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--size", default="model.params_nonembedding", help="model size column (isoData figure)")
     parser.add_argument("--chinchilla", action="store_true", help="also L(N, D): N = --size, D = --pool")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--lengths", action="store_true", help="only the length check of a sweep (lengths.csv)")
     cli.add_fit_arguments(parser, default_draws=DRAWS, laws=POOL_LAWS)
     args = parser.parse_args(argv)
+    if args.lengths:
+        return _length_check(args)
     options = cli.fit_options(args, **({} if args.frontier else {"frontier": "all"}))
     refs = References(args.reference, args.reference_pool, args.reference_error or f"reference.{args.y}")
     table, records = read_source(args.source)
@@ -407,6 +439,22 @@ def _main(argv: Sequence[str] | None) -> int:
     for comparison in comparisons.values():
         print(f"\nL(N, D) with N = {args.size}, D = {args.pool}, {comparison.treatment} vs {comparison.baseline}:")
         print_report(comparison.summary())
+    return 0
+
+
+def _length_check(args: argparse.Namespace) -> int:
+    """`--lengths`: the length each pool needs (`lengths`), from a sweep of the same runs at several lengths."""
+    if not Path(args.source).is_dir():
+        raise InputError(f"--lengths reads a sweep's records: {args.source} is not a directory")
+    table = lengths(load_records(args.source), args.y, args.pool)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        table.to_csv(Path(args.out) / "lengths.csv", index=False)
+    if args.json:
+        cli.print_json(table.to_dict("records"))
+        return 0
+    print("length per pool: the number of epochs whose final error is lowest")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 
 

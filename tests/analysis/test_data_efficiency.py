@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.bootstrap import bootstrap_laws
-from analysis.data_efficiency import References, baseline_pairs, convergence, main, n_star, reach
+from analysis.data_efficiency import References, baseline_pairs, convergence, lengths, main, n_star, reach
 
 from .common import study
 from .synthetic_records import POOL_SWEEP, write_pool_sweep
@@ -239,6 +239,56 @@ def test_convergence_tells_a_flat_run_from_one_past_its_best_and_one_still_falli
     assert table["verdict"].to_dict() == {"flat": "flat", "overfit": "past its best", "falling": "still falling"}
     assert table.loc["overfit", ["best", "best_at", "final", "samples_seen"]].tolist() == [2.0, 2000, 3.1, 8000]
     assert table.loc["falling", "last_change"] == pytest.approx(2.5 / 3.0 - 1)
+
+
+def length_check_records() -> pd.DataFrame:
+    """CLIP on two pools at 16, 32 and 64 epochs, four evaluations each: the small pool overfits when trained
+    longer, the large one needs 32 epochs and gains nothing from 64 (whose best is 2 % lower on the way)."""
+    finals = {  # pool -> epochs -> the run's evaluations
+        100: {16: [5.0, 3.0, 2.6, 2.5], 32: [5.0, 2.6, 2.7, 2.9], 64: [5.0, 2.6, 3.2, 3.6]},
+        800: {16: [5.0, 3.0, 2.2, 2.0], 32: [5.0, 2.5, 1.8, 1.5], 64: [5.0, 2.0, 1.47, 1.52]},
+    }
+    return pd.DataFrame(
+        [
+            {
+                "run_id": f"{pool}x{epochs}",
+                "method": "clip",
+                "data.pool_size": pool,
+                "val_loss": loss,
+                "samples_seen": pool * epochs * (i + 1) // 4,
+            }
+            for pool, runs in finals.items()
+            for epochs, losses in runs.items()
+            for i, loss in enumerate(losses)
+        ]
+    )
+
+
+def test_lengths_chooses_per_pool_the_length_with_the_lowest_final_error():
+    table = lengths(length_check_records(), "val_loss").set_index("data.pool_size")
+    assert table["epochs"].to_dict() == {100: 16, 800: 32}  # the small pool overfits; the large one needs longer
+    assert table["final"].to_dict() == {100: 2.5, 800: 1.5}
+    assert table["lowest"].to_dict() == {100: 2.5, 800: 1.47}  # the 64-epoch run's best, on the way
+    assert set(table["verdict"]) == {"converged"}
+    assert table.loc[800, "tried"] == "16, 32, 64"
+
+
+def test_lengths_says_when_the_longest_run_wins_or_a_run_got_lower_on_the_way():
+    records = length_check_records()
+    unchecked = lengths(records[records["run_id"] != "800x64"], "val_loss").set_index("data.pool_size")
+    assert unchecked.loc[800, "verdict"] == "no longer run"  # 32 epochs won, but nothing longer was tried
+    dip = (records["run_id"] == "800x64") & (records["val_loss"] == 1.47)  # 64 epochs get to 1.3 on the way
+    dipped = lengths(records.assign(val_loss=records["val_loss"].mask(dip, 1.3)), "val_loss")
+    assert dipped.set_index("data.pool_size").loc[800, "verdict"] == "lower on the way"
+
+
+def test_the_cli_writes_the_length_check_of_a_sweep(tmp_path, capsys):
+    sweep = write_pool_sweep(tmp_path / "sweep")
+    assert main([str(sweep), "--y", "val_loss", "--lengths", "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "lengths.csv")
+    assert {"epochs", "final", "lowest", "tried", "verdict"} <= set(table.columns)
+    assert "length per pool" in capsys.readouterr().out
+    assert main([str(tmp_path / "out" / "lengths.csv"), "--lengths"]) == 2  # a CSV holds no evaluations
 
 
 def test_each_method_is_compared_with_clip_and_with_fastclip_the_same_estimator_without_a_reference():

@@ -87,9 +87,11 @@ def test_data_efficiency_notebook_reads_the_known_slopes_of_a_pool_sweep(tmp_pat
     """On records whose n*(m) is known (CLIP: m, DRRho-CLIP: 30·√m at w32-l1), the computed verdict says so."""
     sweep = write_pool_sweep(tmp_path / "sweep", models=("w32-l1", "w48-l2"))
     env = {"SWEEP_DIR": str(sweep), "DATA_Y": "zeroshot_error.colour_shape", "DATA_LAW": "power"}
-    nb = execute(DATA_EFFICIENCY, monkeypatch, BOOTSTRAP_DRAWS=DRAWS, **env)
+    nb = execute(DATA_EFFICIENCY, monkeypatch, BOOTSTRAP_DRAWS=DRAWS, LENGTH_DIR=str(sweep), **env)
     produced = outputs(nb)
     assert not [out for out in produced if out.output_type == "error"]
+    tables = "\n".join(out.get("data", {}).get("text/plain", "") for out in produced)
+    assert "no longer run" in tables  # the length check: one length per pool here, so none is checked
     assert sum("image/png" in out.get("data", {}) for out in produced) >= 3  # curves, n*(m), isoData
     text = markdown_outputs(nb)
     assert "clip at w32-l1: slope 1.00" in text and "consistent with the paper's 1.0" in text

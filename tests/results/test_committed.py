@@ -89,3 +89,24 @@ def test_the_data_efficiency_summary_is_what_its_command_writes(tmp_path: Path):
     assert data_efficiency([str(REPO / args[0]), *args[1:-1], str(tmp_path)]) == 0
     committed = DATA_EFFICIENCY / "figures"
     same(json.loads((tmp_path / "summary.json").read_text()), json.loads((committed / "summary.json").read_text()))
+
+
+LENGTH_CHECK = RESULTS / "cpu_data_efficiency_length"
+
+
+@pytest.mark.skipif(not (LENGTH_CHECK / "lengths.csv").exists(), reason="the length check has no table yet")
+def test_the_length_check_table_is_what_its_command_writes(tmp_path: Path):
+    """The length each pool of the data-efficiency study trains for, regenerated from the length check's records
+    by the command of the study's README; the study's grid trains each pool for the length chosen there."""
+    from analysis.data_efficiency import main as data_efficiency
+
+    command = (DATA_EFFICIENCY / "README.md").read_text().split("python -m analysis.data_efficiency ", 2)[2]
+    args = command.split("\n", 1)[0].replace("\\", "").split()
+    assert args[0] == "results/cpu_data_efficiency_length" and "--lengths" in args and args[-2] == "--out"
+    assert data_efficiency([str(REPO / args[0]), *args[1:-1], str(tmp_path)]) == 0
+    ours, theirs = (pd.read_csv(d / "lengths.csv") for d in (tmp_path, LENGTH_CHECK))
+    pd.testing.assert_frame_equal(ours, theirs)
+    chosen = dict(zip(theirs["data.pool_size"], theirs["epochs"], strict=True))
+    study = load_grid(REPO / "sweeps" / "cpu_data_efficiency.yaml")
+    for spec in (*study.runs, *study.references):
+        assert spec.samples_seen == chosen[spec.data.pool_size] * spec.data.pool_size, spec

@@ -13,7 +13,7 @@ def test_ladder_spans_the_cpu_range():
     sizes = [models.model_stats(n).params_nonembedding for n in names]
     assert len(names) >= 6
     assert sizes == sorted(sizes)
-    assert 25_000 <= sizes[0] <= 40_000 and 4_000_000 <= sizes[-1] <= 6_000_000
+    assert 5_000 <= sizes[0] <= 15_000 and 4_000_000 <= sizes[-1] <= 6_000_000
 
 
 def test_paper_models_are_available_by_name():

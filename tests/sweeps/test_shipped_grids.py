@@ -115,17 +115,18 @@ def test_cpu_baselines_grid_runs_every_method_at_matched_samples_and_jest_also_a
 def test_the_data_efficiency_grid_trains_four_references_per_seed_and_steers_only_drrho_with_them():
     expansion = load_grid(SWEEPS / "cpu_data_efficiency.yaml")
     refs = expansion.references
-    assert sorted(r.data.pool_size for r in refs) == [400, 400, 1600, 1600, 6400, 6400, 12800, 12800]  # 1.5 decades
-    assert {(r.model, r.method, r.data.seed) for r in refs} == {("w48-l2", "clip", 1)}  # the other pool
+    assert sorted(r.data.pool_size for r in refs) == [256, 256, 1024, 1024, 4096, 4096, 8192, 8192]  # 1.5 decades
+    assert {(r.model, r.method, r.data.seed) for r in refs} == {("w32-l1", "clip", 1)}  # the other pool
     assert sorted(r.seed for r in refs) == [0] * 4 + [1] * 4
     table = runs_by("cpu_data_efficiency.yaml")
-    assert len(table[("clip", "w48-l2")]) == 2 * 6  # one run per pool n and seed
-    assert len(table[("fastclip", "w48-l2")]) == len(table[("clip", "w32-l1")]) == 6
-    assert len(table[("drrho", "w48-l2")]) == 2 * 4 * 6  # per seed, reference and pool
+    pools = 7  # n = 128 - 8,192
+    assert len(table[("clip", "w32-l1")]) == len(table[("fastclip", "w32-l1")]) == 2 * pools  # per pool and seed
+    assert len(table[("clip", "w16-l1")]) == len(table[("fastclip", "w16-l1")]) == pools
+    assert len(table[("drrho", "w32-l1")]) == 2 * 4 * pools  # per seed, reference and pool
     steered = [s for s in expansion.runs if s.method == "drrho"]
     assert all(s.reference.run.seed == s.seed for s in steered)  # each seed's own references
-    smaller = [s for s in steered if s.model == "w32-l1"]
-    assert {s.reference.run.data.pool_size for s in smaller} == {400, 12800}  # the smallest and largest reference
+    smaller = [s for s in steered if s.model == "w16-l1"]
+    assert {s.reference.run.data.pool_size for s in smaller} == {256, 8192}  # the smallest and largest reference
     assert {s.data.seed for s in expansion.runs} == {0}
-    for spec in (*expansion.runs, *refs):  # every run sees its pool 16 times
-        assert spec.samples_seen == 16 * spec.data.pool_size, spec
+    for spec in (*expansion.runs, *refs):  # every run sees its pool 64 times
+        assert spec.samples_seen == 64 * spec.data.pool_size, spec
