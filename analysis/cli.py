@@ -19,6 +19,7 @@ from analysis.data import Y_TRANSFORMS, InputError, read_table, require_columns,
 from analysis.laws import LAWS, get_law
 from analysis.select import get_rule
 from analysis.study import FitOptions
+from scaling.errors import silence_closed_stdout, stdout_reader_left
 
 COMPUTE_6ND = "6ND"  # Chinchilla's compute axis when no --x is given: C = 6·N·D, as its k(E*) uses
 
@@ -120,14 +121,29 @@ def read_data(args: argparse.Namespace, options: FitOptions) -> tuple[pd.DataFra
 
 def run(main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequence[str] | None) -> int:
     """Call `main` and return its status: an InputError becomes `prog: error: ...` and 2, and argparse's
-    exits (errors, --help) become their status, so callers in Python get an int either way."""
+    exits (errors, --help) become their status, so callers in Python get an int either way. A reader of
+    stdout that leaves early (`| head`) ends the command quietly with 141, as `scaling`'s commands do."""
     try:
-        return main(argv)
+        status = main(argv)
     except InputError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
+        status = exc.code if isinstance(exc.code, int) else 2
+    except BrokenPipeError as exc:
+        return _reader_left(exc)
+    try:
+        sys.stdout.flush()  # here, not at exit, where a broken pipe would print "Exception ignored ..."
+    except BrokenPipeError as exc:
+        return _reader_left(exc)
+    return status
+
+
+def _reader_left(exc: BrokenPipeError) -> int:
+    """141 if the broken pipe is stdout's reader that left; any other broken pipe is an error of its own."""
+    if not stdout_reader_left():
+        raise exc
+    return silence_closed_stdout()
 
 
 def clean(value: Any) -> Any:

@@ -73,8 +73,7 @@ def exits_cleanly(main: Callable[..., T]) -> Callable[..., T]:
         except BrokenPipeError:
             if not stdout_reader_left():
                 raise
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush has nothing to fail
-            raise SystemExit(128 + signal.SIGPIPE) from None
+            raise SystemExit(silence_closed_stdout()) from None
         except ConfigError as err:
             for message in err.messages:
                 print(f"error: {message}", file=sys.stderr)
@@ -88,6 +87,13 @@ def exits_cleanly(main: Callable[..., T]) -> Callable[..., T]:
         raise SystemExit(EXIT_USAGE)
 
     return wrapper
+
+
+def silence_closed_stdout() -> int:
+    """After stdout's reader left (`| head`): point stdout at /dev/null, so that the exit's flush has nothing
+    to fail ("Exception ignored ... BrokenPipeError"), and return the shell's SIGPIPE status, 141."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 def stdout_reader_left() -> bool:
