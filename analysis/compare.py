@@ -161,7 +161,7 @@ class Holdout:
 def holdout_accuracy(points: pd.DataFrame) -> pd.DataFrame:
     """Mean relative error (ARE) and share inside the prediction interval, per level (and group)."""
     keys = ["level", "group"] if "group" in points else ["level"]
-    grouped = points.groupby(keys, sort=False)
+    grouped = points.groupby(keys, sort=False, dropna=False)  # an ungrouped fit's level is None
     return grouped.agg(are=("rel_error", "mean"), inside=("inside", "mean"), n=("x", "size")).reset_index()
 
 

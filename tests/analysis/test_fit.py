@@ -1,6 +1,7 @@
 """Fitting: recover known laws, the summed-vs-mean Huber pitfall, the paper's OpenCLIP law, the CLI."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -253,5 +254,7 @@ def test_cli_fills_the_misfitting_checklist_with_a_leave_largest_out_check(capsy
     assert checklist["points"].startswith("`running-min` — OpenCLIP 8/11, DRRho-CLIP 8/11")
     assert checklist["extrapolation check"].startswith("Fitted without the largest-compute configurations")
     assert checklist["uncertainty"] == "none (--bootstrap 0: no intervals)"
+    code, out, _ = run_cli(capsys, "--y-transform", "error-from-acc-pct", "--json")  # no --group: one level
+    assert re.search(r"mean relative error \d+\.\d% \(all\);", json.loads(out)["checklist"]["extrapolation check"])
     code, out, _ = run_cli(capsys, "--y-transform", "error-from-acc-pct", "--holdout", "0")
     assert "| extrapolation check | not run (--holdout 0) |" in out
