@@ -49,7 +49,8 @@ MATCHED = {
     "fastclip": {"loss": {"gamma": 0.5, "gamma_decay_epochs": 1}},
     "drrho": {"loss": {"gamma": 0.5, "gamma_decay_epochs": 1}},
     "clip_distill": {"distill": {"weight": 0.5}},  # KD against the reference over the global batch
-    "drrho_distill": {"loss": {"gamma": 0.5, "gamma_decay_epochs": 1}},
+    # drrho_distill adds nothing to match: DRRho's u tables (above) plus the same KD (its two-rank loss:
+    # tests/scaling/losses/test_distill_loss.py)
     # JEST selects per rank by design (below); with nothing filtered it must be the base method on any world
     "jest": {"selection": {"filter_ratio": 0}},
 }

@@ -122,7 +122,7 @@ STEERED = {  # DRRho with memory (γ < 1): its u tables must come back from the 
 RESUMED = {
     "clip": {},
     "drrho": STEERED,
-    "drrho_distill": {**STEERED, "method": "drrho_distill"},  # KD on top of DRRho's u tables
+    # drrho_distill resumes DRRho's state: KD adds none (its loss reads the reference's cached embeddings)
     # JEST on FastCLIP's u tables, counting trained examples: 90 steps, each selecting 32 of 160 loaded
     "jest": {**STEERED, "method": "jest", "selection": {"base_loss": "fastclip", "samples_seen_counts": "trained"}},
 }
