@@ -119,7 +119,7 @@ def test_the_data_efficiency_grid_trains_four_references_per_seed_and_steers_onl
     assert {(r.model, r.method, r.data.seed) for r in refs} == {("w32-l1", "clip", 1)}  # the other pool
     assert sorted(r.seed for r in refs) == [0] * 4 + [1] * 4
     table = runs_by("cpu_data_efficiency.yaml")
-    pools = 7  # n = 128 - 8,192
+    pools = 6  # n = 256 - 8,192
     assert len(table[("clip", "w32-l1")]) == len(table[("fastclip", "w32-l1")]) == 2 * pools  # per pool and seed
     assert len(table[("clip", "w16-l1")]) == len(table[("fastclip", "w16-l1")]) == pools
     assert len(table[("drrho", "w32-l1")]) == 2 * 4 * pools  # per seed, reference and pool
@@ -128,5 +128,5 @@ def test_the_data_efficiency_grid_trains_four_references_per_seed_and_steers_onl
     smaller = [s for s in steered if s.model == "w16-l1"]
     assert {s.reference.run.data.pool_size for s in smaller} == {256, 8192}  # the smallest and largest reference
     assert {s.data.seed for s in expansion.runs} == {0}
-    for spec in (*expansion.runs, *refs):  # every run sees its pool 64 times
-        assert spec.samples_seen == 64 * spec.data.pool_size, spec
+    # each pool's length is the length check's (tests/results/test_committed.py), the same for every method
+    assert len({(s.data.pool_size, s.samples_seen) for s in (*expansion.runs, *refs)}) == pools
