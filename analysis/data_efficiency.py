@@ -49,7 +49,7 @@ from analysis.compare import (
 )
 from analysis.data import InputError, read_table, require_columns, require_positive, transform_y
 from analysis.estimate import ols_loglog
-from analysis.records import data_axis_table, label, load_records
+from analysis.records import EARLY_STOPPED, data_axis_table, label, load_records
 from analysis.report import write_json
 from analysis.study import DRAWS, Study
 
@@ -400,6 +400,11 @@ def _main(argv: Sequence[str] | None) -> int:
     options = cli.fit_options(args, **({} if args.frontier else {"frontier": "all"}))
     refs = References(args.reference, args.reference_pool, args.reference_error or f"reference.{args.y}")
     table, records = read_source(args.source)
+    if refs.error not in table and args.y.endswith(EARLY_STOPPED) and not args.reference_error:
+        raise InputError(
+            f"--y {args.y} is each run's early-stopped error, but a reference steers with its final weights: "
+            f"name its own error with --reference-error reference.{args.y.removesuffix(EARLY_STOPPED)}"
+        )
     require_columns(table, [refs.error])
     table = transform_y(table, refs.error, options.y_transform)
     model = None if args.model == "none" else args.model
@@ -416,7 +421,8 @@ def _main(argv: Sequence[str] | None) -> int:
         require_columns(study.data, [args.size])
     comparisons, notes = chinchilla(study, refs, args.size) if args.chinchilla else ({}, [])
     result.notes.extend(notes)
-    converged = None if records is None else convergence(records, args.y)
+    curves = args.y.removesuffix(EARLY_STOPPED)  # an early-stopped error is read off its run's curve of y
+    converged = None if records is None else convergence(records, curves)
     if args.out:
         write_outputs(result, study, refs, args.size, args.out)
         if converged is not None:

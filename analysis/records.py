@@ -235,6 +235,7 @@ def prepare_study(
 
 
 REFERENCE_COLUMNS = ("data.pool_size", "samples_seen", "model.params_nonembedding")
+EARLY_STOPPED = ".best"  # suffix of a run's lowest evaluation of an error (`data_axis_table`)
 
 
 def data_axis_table(records: pd.DataFrame) -> pd.DataFrame:
@@ -243,13 +244,19 @@ def data_axis_table(records: pd.DataFrame) -> pd.DataFrame:
     reference that reference's training pool, samples, size and own metrics as `reference.<column>` (read from
     the reference run's final evaluation: the same evaluation set as the targets'). A reference from a
     checkpoint file or pretrained weights has no run in the sweep: its columns stay empty. In-sweep reference
-    runs are set aside (`split_reference_runs`) and runs with a non-finite metric dropped, as for a study."""
+    runs are set aside (`split_reference_runs`) and runs with a non-finite metric dropped, as for a study.
+
+    Each error (`val_loss`, `zeroshot_error.*`) also comes as `<column>.best`, the run's lowest evaluation: its
+    early-stopped error, to check a conclusion against runs that overfit their pool. A reference has none: the
+    weights that steer are its final ones, so its own error is its final evaluation."""
     require_columns(records, ["run_id", "final", *REFERENCE_COLUMNS[:2]])
     grid, _ = split_reference_runs(records)
     grid = grid[~grid["run_id"].astype(str).isin(nonfinite_runs(grid))]
-    runs = grid[grid["final"].astype(bool)].reset_index(drop=True)
     finals = records[records["final"].astype(bool)].drop_duplicates("run_id").set_index("run_id")
     metrics = [c for c in finals.columns if c == "val_loss" or str(c).startswith(METRIC_PREFIXES)]
+    errors = [c for c in metrics if c == "val_loss" or str(c).startswith("zeroshot_error.")]
+    best = grid.groupby("run_id")[errors].min().add_suffix(EARLY_STOPPED)
+    runs = grid[grid["final"].astype(bool)].join(best, on="run_id").reset_index(drop=True)
     own = finals[[c for c in (*REFERENCE_COLUMNS, *metrics) if c in finals]].add_prefix("reference.")
     if "reference.run_id" not in runs:
         return runs.reindex(columns=[*runs.columns, *own.columns])

@@ -143,6 +143,16 @@ def test_command_line_on_a_sweeps_records_finds_the_known_slopes_and_draws_isoda
     }
 
 
+def test_command_line_on_early_stopped_errors_names_the_reference_error_to_use(tmp_path, capsys):
+    sweep = write_pool_sweep(tmp_path / "sweep")
+    assert main([str(sweep), "--y", "val_loss.best", "--bootstrap", "20"]) == 2
+    assert "--reference-error reference.val_loss\n" in capsys.readouterr().err
+    args = ["--y", "zeroshot_error.colour_shape.best", "--reference-error", "reference.zeroshot_error.colour_shape"]
+    assert main([str(sweep), *args, "--bootstrap", "50", "--json"]) == 0
+    slopes = {row["method"]: row["slope"] for row in json.loads(capsys.readouterr().out)["slopes"]}
+    assert slopes == pytest.approx({"clip": 1.0, "drrho": 0.5}, abs=1e-6)  # one evaluation per run: best = final
+
+
 def test_a_curve_that_levels_off_above_a_references_error_never_reaches_it():
     """Saturating curves: n* is NaN (not a number read past the floor), and the notes say so."""
     rows = []

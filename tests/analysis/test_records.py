@@ -1,6 +1,7 @@
 """The records adapter's data-axis table: pools, sizes and each steered run's reference, from run records."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.records import data_axis_table, load_records
@@ -26,6 +27,17 @@ def test_data_axis_table_without_in_sweep_references_has_empty_reference_columns
     write_sweep(tmp_path, methods=("clip",))
     table = data_axis_table(load_records(tmp_path))
     assert "reference.data.pool_size" in table and np.isnan(table["reference.data.pool_size"].astype(float)).all()
+
+
+def test_data_axis_table_gives_each_run_its_early_stopped_error_and_each_reference_its_final_one(tmp_path):
+    records = load_records(write_pool_sweep(tmp_path))  # one evaluation per run
+    halfway = records.assign(samples_seen=records["samples_seen"] // 2, final=False, val_loss=records["val_loss"] - 0.5)
+    table = data_axis_table(pd.concat([halfway, records]))  # every run was 0.5 better halfway than at its end
+    assert table["val_loss.best"].to_numpy() == pytest.approx(table["val_loss"].to_numpy() - 0.5)
+    assert "reference.val_loss.best" not in table  # a reference steers with its final weights
+    finals = records.set_index("run_id")["val_loss"]
+    steered = table.dropna(subset=["reference.run_id"])
+    assert steered["reference.val_loss"].to_numpy() == pytest.approx(finals[steered["reference.run_id"]].to_numpy())
 
 
 def test_wsd_trunks_are_no_points_and_the_checklist_names_the_schedule(tmp_path):
