@@ -19,7 +19,7 @@ so every configuration (N, D) is one run per method and seed, as for an unsteere
 
 Command line: python -m analysis.data_efficiency SWEEP_DIR|CSV [--y COL] [--pool COL] [--by COL] [--model COL]
 [--reference COL --reference-pool COL --reference-error COL] [--law power|saturating] [--targets E1,E2]
-[--chinchilla] [--bootstrap N] [--out DIR] [--json]
+[--chinchilla] [--interpolated-only] [--bootstrap N] [--out DIR] [--json]; or SWEEP_DIR --lengths (`lengths`)
 
 From a sweep directory it also says whether each run converged on its pool (`convergence`, `convergence.csv`).
 """
@@ -140,9 +140,12 @@ class NStar:
         }
 
 
-def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> tuple[Bootstrap, list, dict, list[str]]:
+def _model_n_star(
+    study: Study, refs: References, references: pd.DataFrame, interpolated: bool
+) -> tuple[Bootstrap, list, dict, list[str]]:
     """Bootstrap the curves of one model, read n* of every (method, reference) and the slope per method. A
-    curve of fewer than two pools (a sweep still running) has no law: it is left out, and named."""
+    curve of fewer than two pools (a sweep still running) has no law: it is left out, and named. With
+    `interpolated`, the slopes go through the references every method reaches inside its fitted pools."""
     data = study.data.assign(**{CURVE: _curve_labels(study.data, study.by, refs)})
     pools = data.groupby(CURVE)[study.x].nunique()
     short = list(pools[pools < 2].index)
@@ -151,10 +154,10 @@ def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> t
     if data.empty:
         return None, [], {}, left_out
     bs = bootstrap_laws(study.but(data=data, by=CURVE))
-    rows, slopes = [], {}
+    rows, per_method = [], {}
     for method in pd.unique(data[study.by]):
         shared = data.loc[data[study.by] == method, refs.id].isna().all()
-        per_ref = []
+        per_ref = per_method[method] = []
         for ref in references.itertuples():
             curve = str(method) if shared else f"{method} | {ref.reference}"
             if curve not in bs.fits:
@@ -171,8 +174,14 @@ def _model_n_star(study: Study, refs: References, references: pd.DataFrame) -> t
                     **found,
                 }
             )
-            per_ref.append((ref.m, found["x"], draws[:, 0]))
-        slopes[method] = _slope_draws(per_ref)
+            per_ref.append((ref.reference, ref.m, found["x"], draws[:, 0], bool(found["extrapolated"])))
+    outside = {r for items in per_method.values() for r, *_, out in items if out} if interpolated else set()
+    if outside:
+        left_out.append(f"slopes without the references some method reaches outside its pools: {sorted(outside)}")
+    slopes = {
+        method: _slope_draws([(m, n, d) for r, m, n, d, _ in items if r not in outside])
+        for method, items in per_method.items()
+    }
     return bs, rows, slopes, left_out
 
 
@@ -222,11 +231,14 @@ def baseline_pairs(methods: list) -> list[tuple]:
     return [(base, k) for i, base in enumerate(bases) for k in methods if k not in bases[: i + 1]]
 
 
-def n_star(study: Study, refs: References) -> NStar:
+def n_star(study: Study, refs: References, interpolated: bool = False) -> NStar:
     """n*(m) for every reference, per model (the study's `model` column, or one model) and method (`by`).
 
     The study's x is the unique pool, y the error; its law (power or saturating) is fitted per curve and
-    its options set the bootstrap; the configuration key is the pool (seeds of a pool are averaged)."""
+    its options set the bootstrap; the configuration key is the pool (seeds of a pool are averaged).
+    `interpolated`: the slopes (and their differences) go only through the references that every method of
+    a model reaches inside the pools its curve was fitted on, so that no slope leans on an n* read off the
+    law far beyond the data (a weak reference that a method beats at its smallest pool, say)."""
     if study.by is None:
         raise InputError("n* needs a method column (--by)")
     if study.options.law not in POOL_LAWS:
@@ -242,7 +254,7 @@ def n_star(study: Study, refs: References) -> NStar:
     tables, slopes, differences, bootstraps, skipped = [], [], [], {}, []
     for model in models:
         rows = study.data if model is None else study.data[study.data[study.model] == model]
-        bs, found, slope, left_out = _model_n_star(study.but(data=rows), refs, references)
+        bs, found, slope, left_out = _model_n_star(study.but(data=rows), refs, references, interpolated)
         skipped += [note + ("" if model is None else f" at model {model}") for note in left_out]
         if bs is None:  # no curve of this model has two pools yet
             continue
@@ -393,6 +405,9 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--chinchilla", action="store_true", help="also L(N, D): N = --size, D = --pool")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--lengths", action="store_true", help="only the length check of a sweep (lengths.csv)")
+    parser.add_argument(
+        "--interpolated-only", action="store_true", help="slopes through the references every n* is inside the pools of"
+    )
     cli.add_fit_arguments(parser, default_draws=DRAWS, laws=POOL_LAWS)
     args = parser.parse_args(argv)
     if args.lengths:
@@ -412,7 +427,7 @@ def _main(argv: Sequence[str] | None) -> int:
         raise InputError(f"column {model!r} not found (--model; --model none fits one curve per method)")
     labels = {c: label(c) for c in (args.pool, args.y, args.size)} if Path(args.source).is_dir() else {}
     study = Study.of(table, args.pool, args.y, by=args.by, model=model, labels=labels, options=options)
-    result = n_star(study, refs)
+    result = n_star(study, refs, interpolated=args.interpolated_only)
     targets = parse_targets(args.targets)
     reached = None
     if targets is not None:  # on the curves n* used: DRRho's per reference, not pooled across references

@@ -87,6 +87,17 @@ def test_slope_of_n_star_in_m_is_one_half_for_drrho_and_one_without_a_reference(
     assert versus.loc[("clip", "fastclip"), "lo"] < 0 < versus.loc[("clip", "fastclip"), "hi"]  # both slope 1
 
 
+def test_slopes_can_leave_out_the_references_some_method_reaches_only_by_extrapolation():
+    s = study(pool_table(), "pool", "err", by="method", frontier="all", draws=300)
+    inside = n_star(s, REFS, interpolated=True)  # FastCLIP's n* of the m = 2,000 reference is below every pool
+    slopes = inside.slopes.set_index("method")
+    assert (slopes["references"] == len(REFERENCE_POOLS) - 1).all()  # left out for every method alike
+    for method, truth in (("clip", 1.0), ("fastclip", 1.0), ("drrho", 0.5)):
+        assert slopes.loc[method, "slope"] == pytest.approx(truth, abs=0.05)
+    assert any("clip-2000" in note for note in inside.notes)
+    assert len(inside.table) == 3 * len(REFERENCE_POOLS)  # n* is still read for every reference
+
+
 def test_reach_gives_the_pool_needed_for_a_target_error():
     s = study(pool_table(), "pool", "err", by="method", frontier="all", draws=200, config=("pool",))
     found = reach(bootstrap_laws(s.keep_levels(["clip", "fastclip"])), [0.2, 0.15]).set_index(["level", "target"])
