@@ -285,6 +285,7 @@ def chinchilla(study: Study, refs: References, size: str) -> tuple[dict[str, Com
     n, d = (data[c].astype(float) for c in (size, study.x))
     data = data.assign(**{cli.COMPUTE_6ND: 6.0 * n * d})
     options = replace(study.options, law="chinchilla", n=size, d=study.x, frontier="all", config=(size, study.x))
+    options = replace(options, y_transform="none")  # the study's y is an error already: map it once
     pool = Study.of(data, cli.COMPUTE_6ND, study.y, by=study.by, options=options, labels=study.labels)
     comparisons, notes = {}, []
     pairs = baseline_pairs([str(m) for m in pool.levels])

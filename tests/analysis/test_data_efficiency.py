@@ -233,6 +233,28 @@ def test_command_line_on_any_csv_with_n_d_and_error_columns_recovers_a_known_law
     assert "column 'params' not found" in capsys.readouterr().err
 
 
+def test_command_line_on_accuracies_fits_the_same_law_as_on_errors(tmp_path, capsys):
+    """--y-transform error-from-acc maps y and the reference's own value once, for n*(m) and L(N, D) alike."""
+    table = law_table()
+    csv = tmp_path / "law.csv"
+    table.assign(acc=1 - table["err"], ref_acc=1 - table["ref_err"]).to_csv(csv, index=False)
+    args = [str(csv), "--y", "acc", "--y-transform", "error-from-acc", "--pool", "D", "--model", "N", "--size", "N"]
+    args += [
+        "--law",
+        "saturating",
+        "--reference",
+        "ref",
+        "--reference-pool",
+        "ref_pool",
+        "--reference-error",
+        "ref_acc",
+    ]
+    assert main([*args, "--chinchilla", "--bootstrap", "20", "--json"]) == 0
+    law = json.loads(capsys.readouterr().out)["chinchilla"]["drrho"]
+    fitted = {row["level"]: row["params"]["beta"]["value"] for row in law["laws"]}
+    assert fitted == pytest.approx({method: TRUTH[method][4] for method in ("clip", "drrho")}, abs=0.05)
+
+
 def test_a_curve_of_one_pool_is_left_out_and_named():
     """A sweep still running: a reference's curve with a single pool has no law; the others are read."""
     table = pool_table()
