@@ -90,7 +90,7 @@ def leave_largest_out(study: Study, holdout: int) -> str:
         points = extrapolation_check(checked, holdout).points
     except InputError as exc:
         return f"not run: {exc}"
-    accuracy = holdout_accuracy(points).assign(level=lambda t: t["level"].fillna("all"))
+    accuracy = holdout_accuracy(points).assign(level=lambda t: t["level"].astype(object).fillna("all"))
     check = {"accuracy": accuracy.to_dict(orient="records"), "points": points.to_dict(orient="records")}
     return extrapolation_sentence(check)
 
