@@ -416,10 +416,11 @@ def _main(argv: Sequence[str] | None) -> int:
     options = cli.fit_options(args, **({} if args.frontier else {"frontier": "all"}))
     refs = References(args.reference, args.reference_pool, args.reference_error or f"reference.{args.y}")
     table, records = read_source(args.source)
-    if refs.error not in table and args.y.endswith(EARLY_STOPPED) and not args.reference_error:
+    curve_y = args.y.removesuffix(EARLY_STOPPED)  # an early-stopped error is read off its run's curve of this
+    if refs.error not in table and curve_y != args.y and not args.reference_error:
         raise InputError(
             f"--y {args.y} is each run's early-stopped error, but a reference steers with its final weights: "
-            f"name its own error with --reference-error reference.{args.y.removesuffix(EARLY_STOPPED)}"
+            f"name its own error with --reference-error reference.{curve_y}"
         )
     require_columns(table, [refs.error])
     table = transform_y(table, refs.error, options.y_transform)
@@ -437,8 +438,7 @@ def _main(argv: Sequence[str] | None) -> int:
         require_columns(study.data, [args.size])
     comparisons, notes = chinchilla(study, refs, args.size) if args.chinchilla else ({}, [])
     result.notes.extend(notes)
-    curves = args.y.removesuffix(EARLY_STOPPED)  # an early-stopped error is read off its run's curve of y
-    converged = None if records is None else convergence(records, curves)
+    converged = None if records is None else convergence(records, curve_y)
     if args.out:
         write_outputs(result, study, refs, args.size, args.out)
         if converged is not None:

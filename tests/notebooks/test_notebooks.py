@@ -86,8 +86,8 @@ def test_cpu_study_notebook_on_the_real_sweep(monkeypatch):
 def test_data_efficiency_notebook_reads_the_known_slopes_of_a_pool_sweep(tmp_path, monkeypatch):
     """On records whose n*(m) is known (CLIP: m, DRRho-CLIP: 30·√m at w32-l1), the computed verdict says so."""
     sweep = write_pool_sweep(tmp_path / "sweep", models=("w32-l1", "w48-l2"))
-    # each run's early-stopped error (the real-sweep test reads the default, final val_loss): one evaluation
-    # per run here, so the same as its final one, against each reference's final error
+    # each run's early-stopped error, against each reference's final one (the notebook's default reads them so
+    # from val_loss); one evaluation per run here, so the same as its final error
     env = {"SWEEP_DIR": str(sweep), "DATA_Y": "zeroshot_error.colour_shape.best", "DATA_LAW": "power"}
     nb = execute(DATA_EFFICIENCY, monkeypatch, BOOTSTRAP_DRAWS=DRAWS, LENGTH_DIR=str(sweep), **env)
     produced = outputs(nb)

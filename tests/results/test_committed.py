@@ -75,6 +75,12 @@ def test_the_cpu_baselines_table_is_what_figures_baselines_writes(tmp_path: Path
 DATA_EFFICIENCY = RESULTS / "cpu_data_efficiency"
 
 
+def readme_command(n: int) -> list[str]:
+    """The arguments of the study README's n-th `python -m analysis.data_efficiency` command."""
+    command = (DATA_EFFICIENCY / "README.md").read_text().split("python -m analysis.data_efficiency ", n)[n]
+    return command.split("\n", 1)[0].replace("\\", "").split()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     not (DATA_EFFICIENCY / "figures" / "summary.json").exists(), reason="the data-efficiency study has no summary yet"
@@ -83,8 +89,7 @@ def test_the_data_efficiency_summary_is_what_its_command_writes(tmp_path: Path):
     """n*(m), its slopes and L(N, D), regenerated from the records by the command of its README."""
     from analysis.data_efficiency import main as data_efficiency
 
-    command = (DATA_EFFICIENCY / "README.md").read_text().split("python -m analysis.data_efficiency ", 1)[1]
-    args = command.split("\n", 1)[0].replace("\\", "").split()
+    args = readme_command(1)
     assert args[0] == "results/cpu_data_efficiency" and args[-2] == "--out"
     assert data_efficiency([str(REPO / args[0]), *args[1:-1], str(tmp_path)]) == 0
     committed = DATA_EFFICIENCY / "figures"
@@ -100,8 +105,7 @@ def test_the_length_check_table_is_what_its_command_writes(tmp_path: Path):
     by the command of the study's README; the study's grid trains each pool for the length chosen there."""
     from analysis.data_efficiency import main as data_efficiency
 
-    command = (DATA_EFFICIENCY / "README.md").read_text().split("python -m analysis.data_efficiency ", 2)[2]
-    args = command.split("\n", 1)[0].replace("\\", "").split()
+    args = readme_command(2)
     assert args[0] == "results/cpu_data_efficiency_length" and "--lengths" in args and args[-2] == "--out"
     assert data_efficiency([str(REPO / args[0]), *args[1:-1], str(tmp_path)]) == 0
     ours, theirs = (pd.read_csv(d / "lengths.csv") for d in (tmp_path, LENGTH_CHECK))
